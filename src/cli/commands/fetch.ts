@@ -1,0 +1,3 @@
+import { make } from './unimplemented.ts';
+
+export const command = make('fetch');

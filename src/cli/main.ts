@@ -1,0 +1,91 @@
+// Entry point: global flags, command dispatch, error-to-exit-code mapping.
+import { GLOBAL_FLAGS, globalOptions } from '../config/global.ts';
+import { EXIT, RktError, errMessage } from '../lib/errors.ts';
+import { isDebug, setDebug } from '../lib/log.ts';
+import type { Command, CommandContext } from './command.ts';
+import { consumeFlag, defaults, formatFlags, isFlagToken, parseFlags } from './flags.ts';
+import { commandHelp, rootHelp } from './help.ts';
+import { COMMANDS, lookup } from './registry.ts';
+
+async function resolveCommand(args: string[]): Promise<{ cmd: Command; rest: string[] } | { error: string }> {
+  const name = args[0] as string;
+  const entry = lookup(name);
+  if (!entry) return { error: `unknown command "${name}" for "rkt"` };
+  let cmd = await entry.load();
+  let rest = args.slice(1);
+  // Command groups (`rkt image list`): the next positional names the subcommand.
+  while (cmd.group) {
+    const sub = rest.find((a) => !isFlagToken(a));
+    if (sub === undefined || rest[0] === '--help' || rest[0] === '-h') return { cmd, rest };
+    const subEntry = lookup(sub, cmd.group);
+    if (!subEntry) return { error: `unknown command "${sub}" for "rkt ${cmd.name}"` };
+    rest = rest.filter((a, idx) => idx !== rest.indexOf(sub));
+    cmd = await subEntry.load();
+  }
+  return { cmd, rest };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  // Global flags before the command name.
+  const gvalues = defaults(GLOBAL_FLAGS);
+  const gset = new Set<string>();
+  let i = 0;
+  while (i < argv.length && isFlagToken(argv[i] as string)) i += consumeFlag(argv, i, GLOBAL_FLAGS, gvalues, gset);
+  const args = argv.slice(i);
+  if (args.length === 0) {
+    if (gvalues.help) {
+      process.stdout.write(rootHelp(COMMANDS));
+      return 0;
+    }
+    process.stderr.write(`rkt: missing command\n${rootHelp(COMMANDS)}`);
+    return EXIT.MISSING_COMMAND;
+  }
+  const resolved = await resolveCommand(args);
+  if ('error' in resolved) throw new RktError('USAGE', resolved.error, { hint: 'run "rkt help" for usage' });
+  const { cmd, rest } = resolved;
+
+  // Command flags and global flags may be mixed after the command name.
+  const allFlags = [...cmd.flags, ...GLOBAL_FLAGS.filter((g) => !cmd.flags.some((f) => f.name === g.name))];
+  let parsed;
+  if (cmd.rawArgs) {
+    parsed = { values: {}, set: new Set<string>(), positionals: [], rest: undefined };
+  } else {
+    parsed = parseFlags(rest, allFlags, { stopAtPositional: cmd.stopAtPositional ?? false });
+    if (parsed.values.help) {
+      process.stdout.write(commandHelp(cmd, formatFlags(cmd.flags), formatFlags(GLOBAL_FLAGS)));
+      return 0;
+    }
+    for (const name of parsed.set) if (GLOBAL_FLAGS.some((g) => g.name === name)) gset.add(name);
+    for (const g of GLOBAL_FLAGS) if (parsed.set.has(g.name)) gvalues[g.name] = parsed.values[g.name];
+  }
+  const global = globalOptions(gvalues, gset);
+  setDebug(global.debug);
+  const ctx: CommandContext = { global, argv: rest, stdout: process.stdout, stderr: process.stderr };
+  return cmd.run(ctx, parsed);
+}
+
+function report(err: unknown): number {
+  if (err instanceof RktError) {
+    process.stderr.write(`rkt: ${err.message}\n`);
+    if (err.hint) process.stderr.write(`hint: ${err.hint}\n`);
+    if (isDebug() && err.cause) process.stderr.write(`cause: ${errMessage(err.cause)}\n`);
+    return err.exitCode;
+  }
+  process.stderr.write(`rkt: internal error: ${errMessage(err)}\n`);
+  if (isDebug() && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+  return EXIT.FAILURE;
+}
+
+// Output to a closed pipe (`rkt image list | head`) is not an error.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+});
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.exitCode = report(err);
+  },
+);
