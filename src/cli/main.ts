@@ -3,7 +3,7 @@ import { GLOBAL_FLAGS, globalOptions } from '../config/global.ts';
 import { EXIT, RktError, errMessage } from '../lib/errors.ts';
 import { isDebug, setDebug } from '../lib/log.ts';
 import type { Command, CommandContext } from './command.ts';
-import { consumeFlag, defaults, formatFlags, isFlagToken, parseFlags } from './flags.ts';
+import { consumeFlag, defaults, findFlag, formatFlags, isFlagToken, parseFlags } from './flags.ts';
 import { commandHelp, rootHelp } from './help.ts';
 import { COMMANDS, lookup } from './registry.ts';
 
@@ -47,7 +47,23 @@ export async function main(argv: string[]): Promise<number> {
   // Command flags and global flags may be mixed after the command name.
   const allFlags = [...cmd.flags, ...GLOBAL_FLAGS.filter((g) => !cmd.flags.some((f) => f.name === g.name))];
   let parsed;
+  let argvForCmd = rest;
   if (cmd.rawArgs) {
+    // The command parses its own grammar; global flags (before any `--`) are taken out here.
+    argvForCmd = [];
+    for (let j = 0; j < rest.length; ) {
+      const t = rest[j] as string;
+      if (t === '--') {
+        argvForCmd.push(...rest.slice(j));
+        break;
+      }
+      if (isFlagToken(t) && GLOBAL_FLAGS.some((g) => g.name !== 'help' && findFlag([g], t))) {
+        j += consumeFlag(rest, j, GLOBAL_FLAGS, gvalues, gset);
+        continue;
+      }
+      argvForCmd.push(t);
+      j++;
+    }
     parsed = { values: {}, set: new Set<string>(), positionals: [], rest: undefined };
   } else {
     parsed = parseFlags(rest, allFlags, { stopAtPositional: cmd.stopAtPositional ?? false });
@@ -60,7 +76,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const global = globalOptions(gvalues, gset);
   setDebug(global.debug);
-  const ctx: CommandContext = { global, argv: rest, stdout: process.stdout, stderr: process.stderr };
+  const ctx: CommandContext = { global, argv: argvForCmd, stdout: process.stdout, stderr: process.stderr };
   return cmd.run(ctx, parsed);
 }
 

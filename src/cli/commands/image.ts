@@ -1,17 +1,16 @@
 // `rkt image`: the image store's command group.
 import type { Command } from '../command.ts';
 import type { Entry } from '../registry.ts';
-import { make } from './unimplemented.ts';
 
 const group: Entry[] = [
-  { name: 'cat-manifest', summary: 'Inspect and print the image manifest', load: async () => make('image cat-manifest') },
-  { name: 'export', summary: 'Export a stored image to an ACI file', load: async () => make('image export') },
-  { name: 'extract', summary: 'Extract a stored image to a directory', load: async () => make('image extract') },
-  { name: 'gc', summary: 'Garbage collect local store', load: async () => make('image gc') },
-  { name: 'list', summary: 'List images in the local store', load: async () => make('image list') },
-  { name: 'render', summary: 'Render a stored image to a directory with all its dependencies', load: async () => make('image render') },
-  { name: 'rm', summary: 'Remove one or more images with the given IDs or image names from the local store', load: async () => make('image rm') },
-  { name: 'verify', summary: 'Verify one or more rendered images in the local store', load: async () => make('image verify') },
+  { name: 'cat-manifest', summary: 'Inspect and print the image manifest', load: async () => (await import('./image/cat-manifest.ts')).command },
+  { name: 'export', summary: 'Export a stored image to an ACI file', load: async () => (await import('./image/export.ts')).command },
+  { name: 'extract', summary: 'Extract a stored image to a directory', load: async () => (await import('./image/extract.ts')).extractCommand },
+  { name: 'gc', summary: 'Garbage collect local store', load: async () => (await import('./image/gc.ts')).command },
+  { name: 'list', summary: 'List images in the local store', load: async () => (await import('./image/list.ts')).command },
+  { name: 'render', summary: 'Render a stored image to a directory with all its dependencies', load: async () => (await import('./image/extract.ts')).renderCommand },
+  { name: 'rm', summary: 'Remove one or more images with the given IDs or image names from the local store', load: async () => (await import('./image/rm.ts')).command },
+  { name: 'verify', summary: 'Verify one or more rendered images in the local store', load: async () => (await import('./image/verify.ts')).command },
   { name: 'fetch', summary: 'Fetch image(s) and store them in the local store', hidden: true, load: async () => (await import('./fetch.ts')).command },
 ];
 

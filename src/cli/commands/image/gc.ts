@@ -1,0 +1,88 @@
+// `rkt image gc`: removes images not used within the grace period, then
+// whatever a crashed or interrupted command left: unindexed trees and blobs,
+// and work dirs of processes that are gone.
+import { readdirSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { formatDuration, parseDuration } from '../../../lib/duration.ts';
+import { isErrno } from '../../../lib/errors.ts';
+import type { Store } from '../../../image/store/store.ts';
+import type { Command } from '../../command.ts';
+import { openStore } from './common.ts';
+
+function entries(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch (e) {
+    if (isErrno(e, 'ENOENT')) return [];
+    throw e;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return isErrno(e, 'EPERM');
+  }
+}
+
+/** Removes unindexed trees/blobs and abandoned tmp dirs; returns what it removed. */
+export function sweepStore(store: Store): string[] {
+  const removed: string[] = [];
+  store.write(() => {
+    const rows = store.list();
+    const trees = new Set(rows.map((r) => r.treeId).filter((t): t is string => t !== null));
+    const keys = new Set(rows.map((r) => r.key));
+    for (const t of entries(join(store.casDir, 'tree'))) {
+      if (!trees.has(t)) {
+        store.removeTree(t);
+        removed.push(`tree ${t}`);
+      }
+    }
+    const blobRoot = join(store.casDir, 'blob', 'sha512');
+    for (const d of entries(blobRoot)) {
+      for (const k of entries(join(blobRoot, d))) {
+        if (!keys.has(k)) {
+          rmSync(join(blobRoot, d, k), { force: true });
+          removed.push(`blob ${k}`);
+        }
+      }
+    }
+  });
+  const tmpRoot = join(store.casDir, 'tmp');
+  for (const t of entries(tmpRoot)) {
+    const pid = Number.parseInt(t.split('-')[0] ?? '', 10);
+    const old = Date.now() - statSync(join(tmpRoot, t)).mtimeMs > 24 * 3600_000;
+    if (!Number.isFinite(pid) || pid === process.pid ? old : !alive(pid) || old) {
+      rmSync(join(tmpRoot, t), { recursive: true, force: true });
+      removed.push(`tmp ${t}`);
+    }
+  }
+  return removed;
+}
+
+export const command: Command = {
+  name: 'image gc',
+  usage: 'image gc',
+  summary: 'Garbage collect local store',
+  description: 'Remove images not used within the grace period, and unreferenced rendered trees and blobs',
+  flags: [{ name: 'grace-period', type: 'string', default: '24h0m0s', help: 'duration to wait since an image was last used before removing it' }],
+  async run(ctx, parsed) {
+    const grace = parseDuration(parsed.values['grace-period'] as string, '--grace-period');
+    using store = openStore(ctx.global);
+    const cutoff = Date.now() - grace;
+    let n = 0;
+    for (const row of store.list()) {
+      if (row.lastUsed > cutoff) continue;
+      if (store.remove(row.key)) {
+        ctx.stdout.write(`successfully removed aci for image: "${row.key}" ("${row.name}")\n`);
+        n++;
+      }
+    }
+    for (const what of sweepStore(store)) ctx.stderr.write(`rkt: image gc: removed unreferenced ${what}\n`);
+    if (n > 0) ctx.stdout.write(`${n} image(s) successfully removed\n`);
+    else if (ctx.global.debug) ctx.stderr.write(`rkt: no images unused for ${formatDuration(grace)}\n`);
+    return 0;
+  },
+};

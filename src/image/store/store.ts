@@ -1,0 +1,287 @@
+// The image store under DATA/cas (layout after rkt's):
+//   blob/sha512/<2 hex>/<key>   uncompressed image tars, content-addressed
+//   tree/<treeID>/{rootfs,hash,rendered}   rendered root filesystems
+//   db/index.sqlite             image index (node:sqlite, WAL, busy timeout)
+//   tmp/<pid>-<rand>/           work in progress; nothing there is visible
+// Commit protocol: work in tmp, then under the index's write lock rename
+// blob and tree into place and insert the row. A crash leaves at worst an
+// unindexed blob/tree or a tmp dir of a dead process; `image gc` removes both.
+import { randomBytes, createHash } from 'node:crypto';
+import { mkdirSync, renameSync, rmSync, existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { DatabaseSync as DB } from 'node:sqlite';
+import { createRequire } from 'node:module';
+import { RktError, isErrno } from '../../lib/errors.ts';
+import type { ImageManifest, Label } from '../aci/manifest.ts';
+
+export interface ImageRow {
+  key: string;
+  name: string;
+  manifest: ImageManifest;
+  /** Milliseconds since the epoch. */
+  importTime: number;
+  lastUsed: number;
+  /** Size of the blob (uncompressed ACI) in bytes. */
+  size: number;
+  treeId: string | null;
+  treeSize: number;
+}
+
+export interface RemoteRow {
+  url: string;
+  sigUrl: string | null;
+  etag: string | null;
+  key: string;
+  cacheMaxAge: number | null;
+  downloadTime: number;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS images (
+  key TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  manifest TEXT NOT NULL,
+  import_time INTEGER NOT NULL,
+  last_used INTEGER NOT NULL,
+  size INTEGER NOT NULL,
+  tree_id TEXT,
+  tree_size INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS images_name ON images(name);
+CREATE TABLE IF NOT EXISTS remotes (
+  url TEXT PRIMARY KEY,
+  sig_url TEXT,
+  etag TEXT,
+  key TEXT NOT NULL,
+  cache_max_age INTEGER,
+  download_time INTEGER NOT NULL
+);
+`;
+
+interface RawImage {
+  key: string;
+  name: string;
+  manifest: string;
+  import_time: number;
+  last_used: number;
+  size: number;
+  tree_id: string | null;
+  tree_size: number;
+}
+
+function toRow(r: RawImage): ImageRow {
+  return {
+    key: r.key,
+    name: r.name,
+    manifest: JSON.parse(r.manifest) as ImageManifest,
+    importTime: r.import_time,
+    lastUsed: r.last_used,
+    size: r.size,
+    treeId: r.tree_id,
+    treeSize: r.tree_size,
+  };
+}
+
+// node:sqlite is loaded on first use only (keeps `rkt version` lean).
+let sqlite: typeof import('node:sqlite') | undefined;
+function sqliteModule(): typeof import('node:sqlite') {
+  sqlite ??= createRequire(import.meta.url)('node:sqlite') as typeof import('node:sqlite');
+  return sqlite;
+}
+
+export function treeIdFor(depKeys: readonly string[]): string {
+  return `deps-sha512-${createHash('sha512').update(depKeys.join(',')).digest('hex').slice(0, 64)}`;
+}
+
+export class Store implements Disposable {
+  readonly casDir: string;
+  readonly db: DB;
+
+  private constructor(casDir: string, db: DB) {
+    this.casDir = casDir;
+    this.db = db;
+  }
+
+  /** Opens (creating if needed) the store under `dataDir/cas`. */
+  static open(dataDir: string): Store {
+    const casDir = join(dataDir, 'cas');
+    const dbDir = join(casDir, 'db');
+    try {
+      mkdirSync(dbDir, { recursive: true, mode: 0o755 });
+    } catch (e) {
+      throw new RktError('IO', `cannot create the image store in ${casDir}: ${(e as Error).message}`, { cause: e });
+    }
+    const { DatabaseSync } = sqliteModule();
+    let db: DB;
+    try {
+      db = new DatabaseSync(join(dbDir, 'index.sqlite'), { timeout: 30_000 });
+      db.exec('PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;');
+      db.exec(SCHEMA);
+    } catch (e) {
+      throw new RktError('IO', `cannot open the image index in ${dbDir}: ${(e as Error).message}`, { cause: e });
+    }
+    return new Store(casDir, db);
+  }
+
+  close(): void {
+    if (this.db.isOpen) this.db.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  blobPath(key: string): string {
+    const hex = key.slice('sha512-'.length);
+    return join(this.casDir, 'blob', 'sha512', hex.slice(0, 2), key);
+  }
+
+  treeDir(treeId: string): string {
+    return join(this.casDir, 'tree', treeId);
+  }
+
+  /** A fresh work dir under cas/tmp, named after this process so gc can tell if it is abandoned. */
+  makeTmpDir(): string {
+    const dir = join(this.casDir, 'tmp', `${process.pid}-${randomBytes(6).toString('hex')}`);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    return dir;
+  }
+
+  /** Runs fn inside an immediate (write-locked) transaction. */
+  write<T>(fn: () => T): T {
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      const r = fn();
+      this.db.exec('COMMIT');
+      return r;
+    } catch (e) {
+      this.db.exec('ROLLBACK');
+      throw e;
+    }
+  }
+
+  get(key: string): ImageRow | undefined {
+    const r = this.db.prepare('SELECT * FROM images WHERE key = ?').get(key) as RawImage | undefined;
+    return r && toRow(r);
+  }
+
+  list(): ImageRow[] {
+    return (this.db.prepare('SELECT * FROM images').all() as unknown as RawImage[]).map(toRow);
+  }
+
+  /** Images whose key starts with prefix (`sha512-…`). */
+  byPrefix(prefix: string): ImageRow[] {
+    const upper = `${prefix}\uffff`;
+    return (this.db.prepare('SELECT * FROM images WHERE key >= ? AND key < ?').all(prefix, upper) as unknown as RawImage[]).map(toRow);
+  }
+
+  /**
+   * Images named `name` whose labels include all of `labels`. A `version`
+   * label of `latest` also matches images without that version (appc's
+   * "latest" semantics): then the most recently imported wins.
+   */
+  byName(name: string, labels: readonly Label[] = []): ImageRow[] {
+    const rows = (this.db.prepare('SELECT * FROM images WHERE name = ? ORDER BY import_time DESC').all(name) as unknown as RawImage[]).map(toRow);
+    return rows.filter((r) =>
+      labels.every((l) => {
+        const have = r.manifest.labels?.find((x) => x.name === l.name)?.value;
+        if (l.name === 'version' && l.value === 'latest') return true;
+        return have === l.value;
+      }),
+    );
+  }
+
+  remote(url: string): RemoteRow | undefined {
+    const r = this.db.prepare('SELECT * FROM remotes WHERE url = ?').get(url) as
+      | { url: string; sig_url: string | null; etag: string | null; key: string; cache_max_age: number | null; download_time: number }
+      | undefined;
+    return r && { url: r.url, sigUrl: r.sig_url, etag: r.etag, key: r.key, cacheMaxAge: r.cache_max_age, downloadTime: r.download_time };
+  }
+
+  putRemote(r: RemoteRow): void {
+    this.db
+      .prepare('INSERT OR REPLACE INTO remotes (url, sig_url, etag, key, cache_max_age, download_time) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(r.url, r.sigUrl, r.etag, r.key, r.cacheMaxAge, r.downloadTime);
+  }
+
+  touch(key: string, when = Date.now()): void {
+    this.db.prepare('UPDATE images SET last_used = ? WHERE key = ?').run(when, key);
+  }
+
+  /** Records a rendered tree for an image. */
+  setTree(key: string, treeId: string, treeSize: number): void {
+    this.db.prepare('UPDATE images SET tree_id = ?, tree_size = ? WHERE key = ?').run(treeId, treeSize, key);
+  }
+
+  /**
+   * Commits an imported image: moves the blob (and an already rendered tree)
+   * out of tmp into place and indexes it, all under the write lock. If the
+   * image is already present, the work is discarded and the existing row kept.
+   */
+  commit(opts: { key: string; manifest: ImageManifest; blobTmp: string; size: number; tree?: { tmpDir: string; id: string; size: number } }): { row: ImageRow; existed: boolean } {
+    return this.write(() => {
+      const existing = this.get(opts.key);
+      if (existing) return { row: existing, existed: true };
+      const blob = this.blobPath(opts.key);
+      mkdirSync(join(blob, '..'), { recursive: true });
+      renameSync(opts.blobTmp, blob);
+      let treeId: string | null = null;
+      let treeSize = 0;
+      if (opts.tree) {
+        const dest = this.treeDir(opts.tree.id);
+        mkdirSync(join(dest, '..'), { recursive: true });
+        if (existsSync(join(dest, 'rendered'))) {
+          treeId = opts.tree.id;
+        } else {
+          rmSync(dest, { recursive: true, force: true });
+          renameSync(opts.tree.tmpDir, dest);
+          treeId = opts.tree.id;
+        }
+        treeSize = opts.tree.size;
+      }
+      const now = Date.now();
+      this.db
+        .prepare('INSERT INTO images (key, name, manifest, import_time, last_used, size, tree_id, tree_size) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(opts.key, opts.manifest.name, JSON.stringify(opts.manifest), now, now, opts.size, treeId, treeSize);
+      return { row: this.get(opts.key) as ImageRow, existed: false };
+    });
+  }
+
+  /** Removes an image's row, blob and tree (if no other image uses the tree). */
+  remove(key: string): boolean {
+    return this.write(() => {
+      const row = this.get(key);
+      if (!row) return false;
+      this.db.prepare('DELETE FROM images WHERE key = ?').run(key);
+      this.db.prepare('DELETE FROM remotes WHERE key = ?').run(key);
+      rmSync(this.blobPath(key), { force: true });
+      if (row.treeId) {
+        const users = this.db.prepare('SELECT count(*) AS n FROM images WHERE tree_id = ?').get(row.treeId) as { n: number };
+        if (users.n === 0) this.removeTree(row.treeId);
+      }
+      return true;
+    });
+  }
+
+  /** Removes a tree dir: first renamed aside (atomic disappearance), then deleted. */
+  removeTree(treeId: string): void {
+    const dir = this.treeDir(treeId);
+    const aside = join(this.casDir, 'tmp', `${process.pid}-rm-${randomBytes(4).toString('hex')}`);
+    try {
+      mkdirSync(join(this.casDir, 'tmp'), { recursive: true });
+      renameSync(dir, aside);
+    } catch (e) {
+      if (isErrno(e, 'ENOENT')) return;
+      throw e;
+    }
+    rmSync(aside, { recursive: true, force: true });
+  }
+
+  blobSize(key: string): number {
+    try {
+      return statSync(this.blobPath(key)).size;
+    } catch {
+      return 0;
+    }
+  }
+}
