@@ -124,6 +124,8 @@ export async function verifyDetachedSignature(opts: VerifyOptions): Promise<Sign
     } catch (err) {
       throw new RktError('BAD_SIGNATURE', `cannot verify the signature of image "${opts.imageName}": ${cleanMessage(err)}`, { cause: err });
     }
+    // Every outcome is looked at below or deliberately dropped: none may go unhandled.
+    for (const s of result.signatures) s.verified.catch(() => undefined);
     // The digests are only final once all data went through: drain it.
     const reader = result.data.getReader();
     try {
@@ -132,13 +134,15 @@ export async function verifyDetachedSignature(opts: VerifyOptions): Promise<Sign
       throw new RktError('IO', `cannot read "${opts.dataPath}": ${errMessage(err)}`, { cause: err });
     }
     for (const s of result.signatures) {
+      // Signatures by keys outside the keyring are not ours to judge.
+      const signer = candidates.find((c) => c.key.getKeys(s.keyID).length > 0);
+      if (!signer) continue;
       try {
         await s.verified;
       } catch (err) {
         failures.push(cleanMessage(err));
         continue;
       }
-      const signer = candidates.find((c) => c.key.getKeys(s.keyID).length > 0) as TrustedKey;
       return { fingerprint: signer.fingerprint, uids: signer.key.getUserIDs() };
     }
   } finally {
