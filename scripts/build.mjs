@@ -1,7 +1,8 @@
 // Bundles the CLI into dist/ with esbuild. Each command is its own lazily
 // imported chunk (code splitting), so `rkt version` loads almost nothing.
 import { build } from 'esbuild';
-import { rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 
 rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });
 await build({
@@ -20,3 +21,11 @@ await build({
   banner: { js: "import { createRequire as __rktCreateRequire } from 'node:module'; const require = __rktCreateRequire(import.meta.url);" },
   logLevel: 'warning',
 });
+
+// The pod monitor (stage1/monitor.c): a small C supervisor, see stage1/README.md.
+const monitorSrc = new URL('../stage1/monitor.c', import.meta.url).pathname;
+if (existsSync(monitorSrc)) {
+  const out = new URL('../dist/stage1/rkt-monitor', import.meta.url).pathname;
+  mkdirSync(new URL('../dist/stage1/', import.meta.url).pathname, { recursive: true });
+  execFileSync(process.env.CC || 'cc', ['-O2', '-Wall', '-Wextra', '-o', out, monitorSrc], { stdio: 'inherit' });
+}

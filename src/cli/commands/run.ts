@@ -1,0 +1,232 @@
+// `rkt run` and `rkt prepare`: rkt's app grammar, image resolution, pod
+// preparation; `run` then launches the pod and becomes its monitor.
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { dataDir } from '../../config/files.ts';
+import { GLOBAL_FLAGS } from '../../config/global.ts';
+import { RktError, usage } from '../../lib/errors.ts';
+import { nowNs, movePod, type Pod } from '../../pod/pods.ts';
+import type { Command, CommandContext } from '../command.ts';
+import { APP_FLAGS, parseRunArgs, type ParsedRun } from '../apps.ts';
+import { formatFlags, type FlagDef } from '../flags.ts';
+
+const COMMON_POD_FLAGS: FlagDef[] = [
+  { name: 'inherit-env', type: 'bool', default: false, help: 'inherit all environment variables not set by apps' },
+  { name: 'set-env', type: 'strings', help: 'an environment variable to set for apps in the form name=value' },
+  { name: 'set-env-file', type: 'string', default: '', help: 'the path to an environment variables file' },
+  { name: 'no-overlay', type: 'bool', default: false, help: 'disable overlay filesystem' },
+  { name: 'private-users', type: 'bool', default: false, help: 'run within user namespaces (not available yet)' },
+  { name: 'volume', type: 'strings', help: 'volumes to mount into the pod (NAME,kind=host,source=PATH[,readOnly=BOOL] or NAME,kind=empty[,mode=0755,uid=0,gid=0])' },
+  { name: 'pod-manifest', type: 'string', default: '', help: 'the path to the pod manifest (not available yet)' },
+  { name: 'pull-policy', type: 'string', default: 'new', help: 'when to pull an image: new, update or never' },
+  { name: 'store-only', type: 'bool', default: false, help: 'deprecated: --pull-policy=never', hidden: true },
+  { name: 'no-store', type: 'bool', default: false, help: 'deprecated: --pull-policy=update', hidden: true },
+  { name: 'stage1-name', type: 'string', default: '', help: 'stage1 flavor by name: coreos.com/rkt/stage1-coreos (default) or coreos.com/rkt/stage1-fly (also: default, fly)' },
+  { name: 'stage1-path', type: 'string', default: '', help: 'stage1 by path; a file named stage1-fly*.aci selects the fly flavor' },
+  { name: 'stage1-from-dir', type: 'string', default: '', help: 'stage1 by file name: stage1-coreos.aci or stage1-fly.aci' },
+  { name: 'stage1-url', type: 'string', default: '', help: 'stage1 by URL (not supported: the flavors are built in)', hidden: true },
+  { name: 'stage1-hash', type: 'string', default: '', help: 'stage1 by image hash (not supported: the flavors are built in)', hidden: true },
+  { name: 'oci-runtime', type: 'string', default: '', help: 'OCI runtime executing the apps: runc (default), crun, or a path (also RKT_OCI_RUNTIME)' },
+  { name: 'help', short: 'h', type: 'bool', default: false, help: 'help', hidden: true },
+];
+
+export const RUN_FLAGS: FlagDef[] = [
+  ...COMMON_POD_FLAGS,
+  { name: 'net', type: 'strings', bare: 'default', help: 'configure the pod\'s networking: none (loopback only) or host; default behaves as none until CNI networks are available' },
+  { name: 'dns', type: 'strings', help: 'name servers to write in /etc/resolv.conf (not available yet)', hidden: true },
+  { name: 'hostname', type: 'string', default: '', help: 'pod\'s hostname (default "rkt-$PODUUID")' },
+  { name: 'interactive', type: 'bool', default: false, help: 'run pod interactively; only one app may be given' },
+  { name: 'uuid-file-save', type: 'string', default: '', help: 'write out pod UUID to specified file' },
+  { name: 'mds-register', type: 'bool', default: false, help: 'register pod with metadata service (not available yet)', hidden: true },
+  { name: 'exit-policy', type: 'string', default: 'fail-fast', help: 'when the pod exits: fail-fast (rkt: stop the other apps when one fails) or all (wait for every app)' },
+  { name: 'stop-timeout', type: 'int', default: 10, help: 'seconds between SIGTERM and SIGKILL when stopping apps' },
+];
+
+export const PREPARE_FLAGS: FlagDef[] = [
+  ...COMMON_POD_FLAGS,
+  { name: 'quiet', short: 'q', type: 'bool', default: false, help: 'suppress superfluous output on stdout, print only the UUID on success' },
+];
+
+export function flavorOf(v: Record<string, unknown>): 'default' | 'fly' {
+  const given = ['stage1-name', 'stage1-path', 'stage1-from-dir', 'stage1-url', 'stage1-hash'].filter((k) => v[k]);
+  if (given.length > 1) throw usage(`only one of --${given.join(', --')} may be given`);
+  if (v['stage1-url'] || v['stage1-hash']) throw usage('--stage1-url and --stage1-hash are not supported: the stage1 flavors are built in (use --stage1-name=default|fly)');
+  const name = String(v['stage1-name'] || '');
+  if (name) {
+    const base = name.split(':')[0];
+    if (base === 'fly' || base === 'coreos.com/rkt/stage1-fly') return 'fly';
+    if (base === 'default' || base === 'coreos' || base === 'coreos.com/rkt/stage1-coreos') return 'default';
+    throw usage(`unknown stage1 "${name}": use coreos.com/rkt/stage1-coreos or coreos.com/rkt/stage1-fly`);
+  }
+  const file = String(v['stage1-path'] || v['stage1-from-dir'] || '');
+  if (file) return /stage1-fly[^/]*$/.test(file) ? 'fly' : 'default';
+  return 'default';
+}
+
+export function netMode(values: string[]): 'none' | 'host' {
+  const nets = values.flatMap((v) => v.split(',')).map((n) => n.trim()).filter((n) => n !== '');
+  const names = nets.map((n) => n.split(':')[0] as string);
+  const seen = new Set<string>();
+  for (const n of names) {
+    if (seen.has(n)) throw usage(`network "${n}" given more than once`);
+    seen.add(n);
+  }
+  if (names.includes('host')) {
+    if (names.length > 1) throw usage('--net=host cannot be combined with other networks');
+    if (nets[0]?.includes(':')) throw usage('--net=host takes no arguments');
+    return 'host';
+  }
+  if (names.includes('none') && names.length > 1) throw usage('--net=none cannot be combined with other networks');
+  for (const n of names) {
+    if (n !== 'none' && n !== 'default' && n !== 'default-restricted') throw new RktError('USAGE', `networks not found: ${n}`, { hint: 'only none, host and default are available in this version' });
+  }
+  return 'none';
+}
+
+async function help(ctx: CommandContext, cmd: Command, flags: FlagDef[]): Promise<number> {
+  const { commandHelp } = await import('../help.ts');
+  ctx.stdout.write(commandHelp(cmd, `${formatFlags(flags)}\n\nPer-app flags (after an image):\n${formatFlags(APP_FLAGS)}`, formatFlags(GLOBAL_FLAGS)));
+  return 0;
+}
+
+/** Resolves images and prepares a pod in prepare/; the caller decides what comes next. */
+async function preparePodFromArgs(ctx: CommandContext, parsed: ParsedRun): Promise<{ pod: Pod; plan: import('../../pod/plan.ts').Plan }> {
+  const v = parsed.pod;
+  if (v['pod-manifest']) throw usage('--pod-manifest is not supported in this version');
+  if (v['private-users']) throw usage('--private-users is not supported in this version');
+  if (parsed.apps.length === 0) throw usage('at least one image is required');
+  if (v['store-only'] && v['no-store']) throw usage('both --store-only and --no-store specified');
+  const flavor = flavorOf(v);
+  const { fetchImage, parsePullPolicy } = await import('../../image/fetch/fetcher.ts');
+  let policy = parsePullPolicy(v['pull-policy'] as string);
+  if (v['store-only']) policy = 'never';
+  if (v['no-store']) policy = 'update';
+  const { Store } = await import('../../image/store/store.ts');
+  const { renderImage } = await import('../../image/render.ts');
+  const { parseVolume } = await import('../../pod/manifest.ts');
+  const { createPod, preparePod } = await import('../../pod/prepare.ts');
+  const data = dataDir(ctx.global);
+  const volumes = (v.volume as string[]).map(parseVolume);
+  using store = Store.open(data);
+  const apps = [];
+  for (const a of parsed.apps) {
+    const row = await fetchImage(a.image, { store, global: ctx.global, pullPolicy: policy, signature: (a.flags.signature as string) || undefined });
+    const tree = await renderImage(store, row);
+    apps.push({ req: a, row, tree });
+  }
+  const pod = createPod(data);
+  try {
+    const { plan } = preparePod(pod, {
+      global: ctx.global,
+      store,
+      dataDir: data,
+      apps,
+      volumes,
+      globalMounts: parsed.globalMounts,
+      inheritEnv: v['inherit-env'] as boolean,
+      setEnv: v['set-env'] as string[],
+      setEnvFile: v['set-env-file'] as string,
+      noOverlay: v['no-overlay'] as boolean,
+      flavor,
+    });
+    return { pod, plan };
+  } catch (e) {
+    const { teardown } = await import('../../pod/teardown.ts');
+    teardown(pod);
+    throw e;
+  }
+}
+
+export const runCommand: Command = {
+  name: 'run',
+  usage: 'run [--volume=name,kind=host,...] [--mount volume=VOL,target=PATH] IMAGE [-- image-args...[---]]...',
+  summary: 'Run image(s) in a pod in rkt',
+  description: `Run image(s) in a pod in rkt
+
+IMAGE should be a string referencing an image; either a hash, local file on
+disk, or URL. They will be checked in that order and the first match will be
+used.
+
+An "--" may be used to inhibit rkt run's parsing of subsequent arguments,
+which will instead be appended to the preceding image app's exec arguments.
+End the image arguments with a lone "---" to resume argument parsing.`,
+  flags: RUN_FLAGS,
+  rawArgs: true,
+  async run(ctx) {
+    const parsed = parseRunArgs(ctx.argv, RUN_FLAGS);
+    if (parsed.pod.help) return help(ctx, this, RUN_FLAGS);
+    const v = parsed.pod;
+    const net = netMode(v.net as string[]);
+    const exitPolicy = v['exit-policy'] as string;
+    if (exitPolicy !== 'fail-fast' && exitPolicy !== 'all') throw usage(`invalid --exit-policy "${exitPolicy}": use fail-fast or all`);
+    if (v.interactive && parsed.apps.length !== 1) throw usage('--interactive can only be used with exactly one app');
+    if (v['mds-register']) throw usage('--mds-register is not supported in this version');
+    const { pod, plan } = await preparePodFromArgs(ctx, parsed);
+    return startPod(ctx, pod, plan, {
+      net,
+      hostname: (v.hostname as string) || `rkt-${pod.uuid}`,
+      interactive: v.interactive as boolean,
+      exitPolicy: exitPolicy as 'fail-fast' | 'all',
+      stopTimeout: v['stop-timeout'] as number,
+      runtime: (v['oci-runtime'] as string) || undefined,
+      uuidFile: v['uuid-file-save'] as string,
+    });
+  },
+};
+
+export interface StartOptions {
+  net: 'none' | 'host';
+  hostname: string;
+  interactive: boolean;
+  exitPolicy: 'fail-fast' | 'all';
+  stopTimeout: number;
+  runtime: string | undefined;
+  uuidFile: string;
+}
+
+/** Moves a prepared pod to run/ and launches it (shared with run-prepared). */
+export async function startPod(ctx: CommandContext, prepared: Pod, plan: import('../../pod/plan.ts').Plan, o: StartOptions): Promise<number> {
+  const { formatProcId, selfId } = await import('../../lib/proc.ts');
+  const { teardown } = await import('../../pod/teardown.ts');
+  writeFileSync(join(prepared.dir, 'owner'), formatProcId(selfId()), { flag: prepared.place === 'prepared' ? 'wx' : 'w' });
+  writeFileSync(join(prepared.dir, 'started'), nowNs());
+  const pod = movePod(prepared, 'run');
+  if (!pod) throw new RktError('STATE', `pod ${prepared.uuid} was removed while starting`);
+  if (o.uuidFile) writeFileSync(o.uuidFile, pod.uuid);
+  try {
+    const { launch } = await import('../../stage1/launch.ts');
+    return launch(pod, plan, {
+      net: o.net,
+      hostname: o.hostname,
+      interactive: o.interactive,
+      exitPolicy: o.exitPolicy,
+      stopTimeout: o.stopTimeout,
+      insecurePaths: ctx.global.insecure.has('paths'),
+      insecureCapabilities: ctx.global.insecure.has('capabilities'),
+      runtime: o.runtime,
+      debug: ctx.global.debug,
+    });
+  } catch (e) {
+    teardown(pod);
+    throw e;
+  }
+}
+
+export const prepareCommand: Command = {
+  name: 'prepare',
+  usage: 'prepare [--volume=name,kind=host,...] [--quiet] IMAGE [-- image-args...[---]]...',
+  summary: 'Prepare to run image(s) in a pod in rkt',
+  flags: PREPARE_FLAGS,
+  rawArgs: true,
+  async run(ctx) {
+    const parsed = parseRunArgs(ctx.argv, PREPARE_FLAGS);
+    if (parsed.pod.help) return help(ctx, this, PREPARE_FLAGS);
+    const { pod } = await preparePodFromArgs(ctx, parsed);
+    // A prepared pod has no owner until run-prepared claims it.
+    rmSync(join(pod.dir, 'owner'), { force: true });
+    const done = movePod(pod, 'prepared');
+    if (!done) throw new RktError('STATE', `pod ${pod.uuid} vanished while being prepared`);
+    ctx.stdout.write(`${pod.uuid}\n`);
+    return 0;
+  },
+};

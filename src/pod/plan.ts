@@ -1,0 +1,35 @@
+// What `prepare` decides once and `run`/`run-prepared` execute: per app, the
+// resolved process (args, env, user, cwd) and its mounts, kept as plan.json
+// in the pod dir next to the appc pod manifest.
+
+export interface PlannedMount {
+  /** Absolute path inside the app. */
+  destination: string;
+  /** Host path. */
+  source: string;
+  readOnly: boolean;
+  recursive: boolean;
+}
+
+export interface PlannedApp {
+  name: string;
+  imageKey: string;
+  /** Rendered tree (overlay lower dir, or copy source with --no-overlay). */
+  treeRootfs: string;
+  args: string[];
+  env: string[];
+  cwd: string;
+  uid: number;
+  gid: number;
+  additionalGids: number[];
+  readonlyRootfs: boolean;
+  mounts: PlannedMount[];
+  /** The image has a non-empty /etc/hosts of its own. */
+  imageHasHosts: boolean;
+}
+
+export interface Plan {
+  flavor: 'default' | 'fly';
+  noOverlay: boolean;
+  apps: PlannedApp[];
+}

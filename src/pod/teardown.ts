@@ -1,0 +1,60 @@
+// Removing everything a pod holds on the host: its OCI containers, its
+// mounts, then its directory. Idempotent: safe to run again after a crash
+// at any point, and on pods that never started.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { debug } from '../lib/log.ts';
+import type { Pod } from './pods.ts';
+
+const RUNC_ROOT = '/run/runc';
+
+/** Mount points at or under dir, deepest first (from /proc/self/mountinfo). */
+export function mountsUnder(dir: string): string[] {
+  const out: string[] = [];
+  let info = '';
+  try {
+    info = readFileSync('/proc/self/mountinfo', 'utf8');
+  } catch {
+    return out;
+  }
+  for (const line of info.split('\n')) {
+    const mp = line.split(' ')[4];
+    if (!mp) continue;
+    const path = mp.replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
+    if (path === dir || path.startsWith(`${dir}/`)) out.push(path);
+  }
+  return out.sort((a, b) => b.length - a.length);
+}
+
+/** Container IDs of a pod present in the runtime's state dir. */
+export function podContainers(uuid: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(RUNC_ROOT);
+  } catch {
+    return [];
+  }
+  return names.filter((n) => n === `rkt-${uuid}` || n.startsWith(`rkt-${uuid}-`));
+}
+
+export function deleteContainers(uuid: string, runtime = 'runc'): void {
+  for (const id of podContainers(uuid)) {
+    const r = spawnSync(runtime, ['delete', '-f', id], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 30_000 });
+    if (r.status !== 0) debug(`${runtime} delete -f ${id}: ${r.stderr?.toString().trim()}`);
+  }
+}
+
+export function unmountAll(dir: string): void {
+  for (const mp of mountsUnder(dir)) {
+    const r = spawnSync('umount', ['-l', mp], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 30_000 });
+    if (r.status !== 0) debug(`umount ${mp}: ${r.stderr?.toString().trim()}`);
+  }
+}
+
+/** Tears the pod down and removes its directory. */
+export function teardown(pod: Pod): void {
+  deleteContainers(pod.uuid);
+  unmountAll(pod.dir);
+  if (existsSync(pod.dir)) rmSync(pod.dir, { recursive: true, force: true });
+}
