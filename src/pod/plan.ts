@@ -5,7 +5,7 @@
 export interface PlannedMount {
   /** Absolute path inside the app. */
   destination: string;
-  /** Host path. */
+  /** Host path; relative paths are inside the pod dir (empty volumes). */
   source: string;
   readOnly: boolean;
   recursive: boolean;

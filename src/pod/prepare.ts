@@ -82,12 +82,14 @@ function hasNonEmptyFile(rootfs: string, path: string): boolean {
   }
 }
 
+/** Creates an empty volume's dir; returns its path relative to the pod dir (the pod moves between places). */
 function makeEmptyVolume(pod: Pod, v: Volume): string {
-  const dir = join(pod.dir, 'sharedVolumes', v.name);
+  const rel = join('sharedVolumes', v.name);
+  const dir = join(pod.dir, rel);
   mkdirSync(dir, { recursive: true });
   chmodSync(dir, Number.parseInt(v.mode ?? '0755', 8));
   chownSync(dir, v.uid ?? 0, v.gid ?? 0);
-  return dir;
+  return rel;
 }
 
 function planApp(pod: Pod, o: PrepareOptions, a: ResolvedApp, name: string, volumes: Volume[], hostEnv: Record<string, string | undefined> | undefined, envFile: [string, string][]): { plan: PlannedApp; ra: RuntimeApp } {

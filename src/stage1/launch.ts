@@ -3,14 +3,14 @@
 // process becomes the pod monitor through execve, keeping its PID — which
 // is the pod's liveness identity (see lib/proc.ts).
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RktError } from '../lib/errors.ts';
 import { debug } from '../lib/log.ts';
 import { execve } from '../lib/exec.ts';
 import type { Plan, PlannedApp } from '../pod/plan.ts';
 import type { Pod } from '../pod/pods.ts';
-import { appSpec, DEFAULT_CAPS, flySpec, pauseSpec, type NsSpec, type OciMount } from './oci.ts';
+import { appSpec, DEFAULT_CAPS, flySpec, hostCaps, pauseSpec, type NsSpec, type OciMount } from './oci.ts';
 import { catatonitPath, monitorPath, ociRuntime } from './runtime.ts';
 
 export interface LaunchOptions {
@@ -35,7 +35,7 @@ export function pauseId(uuid: string): string {
 
 /** /etc/hosts for apps whose image has none: localhost plus the pod's hostname. */
 export function hostsFile(hostname: string): string {
-  return `127.0.0.1\tlocalhost localhost.localdomain localhost4 localhost4.localdomain4 ${hostname}\n::1\tlocalhost localhost.localdomain localhost6 localhost6.localdomain6 ${hostname}\n`;
+  return `127.0.0.1\tlocalhost localhost.localdomain localhost4 localhost4.localdomain4 ${hostname}\n::1\tlocalhost localhost.localdomain localhost6 localhost6.localdomain6\n`;
 }
 
 function checkConfPath(p: string): string {
@@ -47,7 +47,7 @@ function appMounts(pod: Pod, app: PlannedApp): OciMount[] {
   const out: OciMount[] = [];
   if (!app.imageHasHosts) out.push({ destination: '/etc/hosts', type: 'bind', source: join(pod.dir, 'hosts'), options: ['bind'] });
   for (const m of app.mounts) {
-    out.push({ destination: m.destination, type: 'bind', source: m.source, options: [m.recursive ? 'rbind' : 'bind', ...(m.readOnly ? ['ro'] : [])] });
+    out.push({ destination: m.destination, type: 'bind', source: m.source.startsWith('/') ? m.source : join(pod.dir, m.source), options: [m.recursive ? 'rbind' : 'bind', ...(m.readOnly ? ['ro'] : [])] });
   }
   return out;
 }
@@ -57,9 +57,18 @@ function startPause(pod: Pod, runtime: string, o: LaunchOptions): number {
   mkdirSync(join(dir, 'rootfs'), { recursive: true });
   const network: NsSpec = o.net === 'host' ? 'host' : 'new';
   writeFileSync(join(dir, 'config.json'), JSON.stringify(pauseSpec({ rootfs: join(dir, 'rootfs'), catatonit: catatonitPath(), hostname: o.hostname, network, cgroupsPath: `/${pauseId(pod.uuid)}` })));
-  const r = spawnSync(runtime, ['run', '-d', '--pid-file', join(dir, 'pid'), '--bundle', dir, pauseId(pod.uuid)], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 60_000 });
+  // The detached container inherits runc's stdio: a pipe would never reach EOF, so errors go to a file.
+  const logPath = join(dir, 'runc.log');
+  const log = openSync(logPath, 'w');
+  let r;
+  try {
+    r = spawnSync(runtime, ['run', '-d', '--pid-file', join(dir, 'pid'), '--bundle', dir, pauseId(pod.uuid)], { stdio: ['ignore', 'ignore', log], timeout: 60_000 });
+  } finally {
+    closeSync(log);
+  }
   if (r.status !== 0) {
-    throw new RktError('STATE', `cannot start the pod's pause container: ${r.stderr?.toString().trim().split('\n').at(-1) ?? r.error?.message ?? `exit ${r.status}`}`);
+    const msg = readFileSync(logPath, 'utf8').trim().split('\n').at(-1) || r.error?.message || `exit ${r.status}`;
+    throw new RktError('STATE', `cannot start the pod's pause container: ${msg}`);
   }
   return Number(readFileSync(join(dir, 'pid'), 'utf8').trim());
 }
@@ -91,12 +100,14 @@ export function launch(pod: Pod, plan: Plan, o: LaunchOptions): never {
     ns = { pid: 'new', network: o.net === 'host' ? 'host' : 'new', ipc: 'new', uts: 'new' };
     init = catatonitPath();
   }
+  const allCaps = hostCaps(readFileSync('/proc/self/status', 'utf8'));
   const terminal = o.interactive && process.stdin.isTTY === true;
   for (const app of plan.apps) {
     const base = join(pod.dir, 'apps', app.name);
     const rootfs = join(base, 'rootfs');
     if (!plan.noOverlay) conf.push(`overlay\t${checkConfPath(app.treeRootfs)}\t${checkConfPath(join(base, 'upper'))}\t${checkConfPath(join(base, 'work'))}\t${checkConfPath(rootfs)}`);
     const common = {
+      caps: plan.flavor === 'fly' || o.insecureCapabilities ? allCaps : DEFAULT_CAPS,
       rootfs,
       readonlyRootfs: app.readonlyRootfs,
       args: app.args,
@@ -116,7 +127,6 @@ export function launch(pod: Pod, plan: Plan, o: LaunchOptions): never {
           hostname: o.hostname,
           namespaces: ns,
           init,
-          caps: o.insecureCapabilities ? [...DEFAULT_CAPS] : DEFAULT_CAPS,
           insecurePaths: o.insecurePaths,
           noNewPrivileges: false,
         });

@@ -132,14 +132,30 @@ export function pauseSpec(opts: { rootfs: string; catatonit: string; hostname: s
   };
 }
 
-const ALL_CAPS = [
-  'CAP_AUDIT_CONTROL', 'CAP_AUDIT_READ', 'CAP_AUDIT_WRITE', 'CAP_BLOCK_SUSPEND', 'CAP_BPF', 'CAP_CHECKPOINT_RESTORE', 'CAP_CHOWN',
-  'CAP_DAC_OVERRIDE', 'CAP_DAC_READ_SEARCH', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_IPC_LOCK', 'CAP_IPC_OWNER', 'CAP_KILL', 'CAP_LEASE',
-  'CAP_LINUX_IMMUTABLE', 'CAP_MAC_ADMIN', 'CAP_MAC_OVERRIDE', 'CAP_MKNOD', 'CAP_NET_ADMIN', 'CAP_NET_BIND_SERVICE', 'CAP_NET_BROADCAST',
-  'CAP_NET_RAW', 'CAP_PERFMON', 'CAP_SETFCAP', 'CAP_SETGID', 'CAP_SETPCAP', 'CAP_SETUID', 'CAP_SYS_ADMIN', 'CAP_SYS_BOOT', 'CAP_SYS_CHROOT',
-  'CAP_SYS_MODULE', 'CAP_SYS_NICE', 'CAP_SYS_PACCT', 'CAP_SYS_PTRACE', 'CAP_SYS_RAWIO', 'CAP_SYS_RESOURCE', 'CAP_SYS_TIME',
-  'CAP_SYS_TTY_CONFIG', 'CAP_SYSLOG', 'CAP_WAKE_ALARM',
+/** Capability names by number (linux/capability.h). */
+export const CAP_NAMES = [
+  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_DAC_READ_SEARCH', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL', 'CAP_SETGID', 'CAP_SETUID',
+  'CAP_SETPCAP', 'CAP_LINUX_IMMUTABLE', 'CAP_NET_BIND_SERVICE', 'CAP_NET_BROADCAST', 'CAP_NET_ADMIN', 'CAP_NET_RAW', 'CAP_IPC_LOCK',
+  'CAP_IPC_OWNER', 'CAP_SYS_MODULE', 'CAP_SYS_RAWIO', 'CAP_SYS_CHROOT', 'CAP_SYS_PTRACE', 'CAP_SYS_PACCT', 'CAP_SYS_ADMIN',
+  'CAP_SYS_BOOT', 'CAP_SYS_NICE', 'CAP_SYS_RESOURCE', 'CAP_SYS_TIME', 'CAP_SYS_TTY_CONFIG', 'CAP_MKNOD', 'CAP_LEASE',
+  'CAP_AUDIT_WRITE', 'CAP_AUDIT_CONTROL', 'CAP_SETFCAP', 'CAP_MAC_OVERRIDE', 'CAP_MAC_ADMIN', 'CAP_SYSLOG', 'CAP_WAKE_ALARM',
+  'CAP_BLOCK_SUSPEND', 'CAP_AUDIT_READ', 'CAP_PERFMON', 'CAP_BPF', 'CAP_CHECKPOINT_RESTORE',
 ];
+
+/** Capability names in a /proc/PID/status mask (hex). Pure. */
+export function capsFromMask(hex: string): string[] {
+  const mask = BigInt(`0x${hex}`);
+  return CAP_NAMES.filter((_, i) => (mask >> BigInt(i)) & 1n);
+}
+
+/**
+ * "All capabilities" means all that the caller holds: asking runc for one
+ * outside our own bounding set fails (root here may lack CAP_SYS_RESOURCE).
+ */
+export function hostCaps(status: string): string[] {
+  const m = /^CapBnd:\s*([0-9a-f]+)$/m.exec(status);
+  return m ? capsFromMask(m[1] as string) : [...CAP_NAMES];
+}
 
 /**
  * The fly flavor: a chroot into the app's rootfs with the host's pid, net,
@@ -147,7 +163,7 @@ const ALL_CAPS = [
  * and no masked paths (rkt's stage1-fly, for system tools). Only the mount
  * namespace is the app's own.
  */
-export function flySpec(c: Omit<AppContainer, 'namespaces' | 'caps' | 'insecurePaths' | 'init' | 'hostname' | 'noNewPrivileges'>): Record<string, unknown> {
+export function flySpec(c: Omit<AppContainer, 'namespaces' | 'insecurePaths' | 'init' | 'hostname' | 'noNewPrivileges'>): Record<string, unknown> {
   return {
     ociVersion: '1.0.2',
     process: {
@@ -156,7 +172,7 @@ export function flySpec(c: Omit<AppContainer, 'namespaces' | 'caps' | 'insecureP
       args: c.args,
       env: c.env,
       cwd: c.cwd,
-      capabilities: { bounding: ALL_CAPS, effective: ALL_CAPS, permitted: ALL_CAPS, inheritable: [], ambient: [] },
+      capabilities: { bounding: c.caps, effective: c.caps, permitted: c.caps, inheritable: [], ambient: [] },
       noNewPrivileges: false,
     },
     root: { path: c.rootfs, readonly: c.readonlyRootfs },
