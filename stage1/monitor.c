@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -31,6 +32,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -50,6 +52,8 @@
 #define CONF_LINE_MAX (4 * PATH_MAX + 64)
 /* The kernel copies at most one page of legacy mount(2) data. */
 #define MOUNT_DATA_MAX 4096
+/* Fields of one monitor.conf line (a `cleanup` line is an argv). */
+#define CONF_FIELDS_MAX 16
 /* A runc delete that hangs must not keep the cleanup process forever. */
 #define CLEANUP_CMD_TIMEOUT_S 30
 
@@ -79,17 +83,22 @@ struct app {
 	bool log_error_reported;
 	int64_t drain_deadline;	/* monotonic ms; 0 = none */
 	struct stream out, err;
+	char *oom_file;		/* cgroup file with an `oom_kill N` line, or NULL */
 };
 
+/* An overlay mount, or (idmap) an idmapped bind of `lower` on `target`. */
 struct overlay {
 	char *lower, *upper, *work, *target;
 	bool mounted;
+	bool idmap;
+	unsigned host_id, count;
 };
 
 static struct {
 	char *uuid;
 	char *runtime;
 	char *pause;
+	char *cleanup[CONF_FIELDS_MAX + 1];	/* argv of the final cleanup command, NULL-terminated */
 	bool fail_fast;
 	unsigned stop_timeout;
 	bool interactive;
@@ -467,7 +476,7 @@ static void parse_conf(void)
 	}
 	while (fgets(conf_line, sizeof(conf_line), f)) {
 		size_t len = strlen(conf_line);
-		char *fields[6];
+		char *fields[CONF_FIELDS_MAX];
 		size_t nf = 0;
 
 		if (len > 0 && conf_line[len - 1] == '\n')
@@ -481,7 +490,7 @@ static void parse_conf(void)
 			continue;
 		memcpy(shown, conf_line, len + 1);
 		for (char *p = conf_line, *tab;; p = tab + 1) {
-			if (nf == 6)
+			if (nf == CONF_FIELDS_MAX)
 				conf_invalid(shown);
 			fields[nf++] = p;
 			tab = strchr(p, '\t');
@@ -534,6 +543,30 @@ static void parse_conf(void)
 			a->id = conf_dup(fields[2], PATH_MAX, shown);
 			a->bundle = conf_dup(fields[3], PATH_MAX, shown);
 			a->log_fd = a->out.fd = a->err.fd = -1;
+		} else if (strcmp(k, "idmap") == 0 && nf == 5) {
+			if (conf.novl == MAX_OVERLAYS)
+				conf_invalid(shown);
+			struct overlay *o = &conf.ovl[conf.novl++];
+
+			o->idmap = true;
+			o->lower = conf_dup(fields[1], PATH_MAX, shown);
+			o->target = conf_dup(fields[2], PATH_MAX, shown);
+			if (!parse_uint(fields[3], 4294967294U, &o->host_id) || !parse_uint(fields[4], 4294967294U, &o->count) || o->count == 0)
+				conf_invalid(shown);
+		} else if (strcmp(k, "oom") == 0 && nf == 3) {
+			struct app *a = NULL;
+
+			for (size_t i = 0; i < conf.napps; i++)
+				if (strcmp(conf.apps[i].name, fields[1]) == 0)
+					a = &conf.apps[i];
+			if (!a || a->oom_file)
+				conf_invalid(shown);
+			a->oom_file = conf_dup(fields[2], PATH_MAX, shown);
+		} else if (strcmp(k, "cleanup") == 0 && nf >= 2) {
+			if (conf.cleanup[0])
+				conf_invalid(shown);
+			for (size_t i = 1; i < nf; i++)
+				conf.cleanup[i - 1] = conf_dup(fields[i], PATH_MAX, shown);
 		} else if (strcmp(k, "pause") == 0 && nf == 2) {
 			if (!valid_id(fields[1]))
 				conf_invalid(shown);
@@ -620,6 +653,9 @@ static void do_cleanup(void)
 	for (size_t i = conf.novl; i-- > 0;)
 		if (conf.ovl[i].mounted)
 			(void)umount2(conf.ovl[i].target, MNT_DETACH);
+	/* Last: the pod's own cleanup (rkt's network teardown), bounded in time. */
+	if (conf.cleanup[0])
+		run_bounded(conf.cleanup);
 	record_pod("cleaned", "");
 }
 
@@ -821,6 +857,38 @@ static bool app_busy(const struct app *a)
 
 static void stop_all(int sig);
 
+/*
+ * The memory cgroup's OOM kill count, read before `runc delete` removes the
+ * cgroup: v1 memory.oom_control and v2 memory.events both have a line
+ * `oom_kill N`. N > 0 is recorded in apps/NAME/oom (read by `rkt status`).
+ */
+static void record_app_oom(const struct app *a)
+{
+	char buf[1024];
+	ssize_t n;
+	int fd;
+
+	if (!a->oom_file || (fd = open(a->oom_file, O_RDONLY | O_CLOEXEC)) < 0)
+		return;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	for (char *line = buf; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+		unsigned long kills;
+
+		if (sscanf(line, "oom_kill %lu", &kills) == 1 && kills > 0) {
+			char val[32];
+
+			snprintf(val, sizeof(val), "%lu", kills);
+			record_app(a, "oom", val);
+			dbg("app %s: %lu OOM kill(s) in its cgroup", a->name, kills);
+			return;
+		}
+	}
+}
+
 static void app_exited(struct app *a, int status)
 {
 	char buf[16];
@@ -829,6 +897,7 @@ static void app_exited(struct app *a, int status)
 	a->code = code_of(status);
 	dbg("app %s (pid %d) exited with %d", a->name, (int)a->pid, a->code);
 	snprintf(buf, sizeof(buf), "%d", a->code);
+	record_app_oom(a);
 	record_app(a, "exit", buf);
 	/*
 	 * With a PID namespace the pipes close with the app; without one a
@@ -1249,6 +1318,106 @@ static int append_opt(char *dst, size_t *len, const char *key, const char *val, 
 	return 0;
 }
 
+#ifndef MOUNT_ATTR_IDMAP
+#define MOUNT_ATTR_IDMAP 0x00100000
+#endif
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#endif
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#define SYS_move_mount 429
+#endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+
+struct idmap_attr {
+	uint64_t attr_set, attr_clr, propagation, userns_fd;
+};
+
+/* A user namespace mapping 0..count-1 to host_id..: a child unshares it and waits until we hold it. */
+static int userns_fd_for(unsigned host_id, unsigned count)
+{
+	int sync[2], fd = -1;
+	char path[64], map[64];
+	pid_t pid;
+
+	if (pipe2(sync, O_CLOEXEC) < 0)
+		return -1;
+	pid = fork();
+	if (pid < 0) {
+		close(sync[0]);
+		close(sync[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		char c;
+
+		close(sync[1]);
+		if (unshare(CLONE_NEWUSER) < 0)
+			_exit(1);
+		/* Wait until the parent closes its end. */
+		while (read(sync[0], &c, 1) < 0 && errno == EINTR)
+			;
+		_exit(0);
+	}
+	close(sync[0]);
+	snprintf(map, sizeof(map), "0 %u %u\n", host_id, count);
+	/* Wait for the unshare: our own and the child's user ns differ afterwards. */
+	for (int i = 0; i < 2000; i++) {
+		struct stat a, b;
+
+		snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
+		if (stat(path, &a) == 0 && stat("/proc/self/ns/user", &b) == 0 && a.st_ino != b.st_ino)
+			break;
+		usleep(1000);
+	}
+	int ok = 1;
+	const char *files[] = { "uid_map", "gid_map" };
+
+	for (int i = 0; i < 2 && ok; i++) {
+		snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, files[i]);
+		int mfd = open(path, O_WRONLY | O_CLOEXEC);
+
+		ok = mfd >= 0 && write(mfd, map, strlen(map)) == (ssize_t)strlen(map);
+		if (mfd >= 0)
+			close(mfd);
+	}
+	if (ok) {
+		snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
+	close(sync[1]);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	return fd;
+}
+
+/* Binds `src` on `target` (created if needed) through an idmapped mount. */
+static int idmapped_bind(const char *src, const char *target, unsigned host_id, unsigned count)
+{
+	struct idmap_attr attr = { .attr_set = MOUNT_ATTR_IDMAP };
+	int ns, tree, r = -1, saved;
+
+	if ((ns = userns_fd_for(host_id, count)) < 0)
+		return -1;
+	attr.userns_fd = (uint64_t)ns;
+	tree = (int)syscall(SYS_open_tree, AT_FDCWD, src, OPEN_TREE_CLONE | O_CLOEXEC);
+	if (tree >= 0 && syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) == 0 &&
+	    (mkdir_p(target, 0755) == 0 || errno == EEXIST || errno == ENOTDIR))
+		r = (int)syscall(SYS_move_mount, tree, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH);
+	saved = errno;
+	if (tree >= 0)
+		close(tree);
+	close(ns);
+	errno = saved;
+	return r;
+}
+
 static void mount_overlays(void)
 {
 	char data[MOUNT_DATA_MAX];
@@ -1256,6 +1425,16 @@ static void mount_overlays(void)
 	for (size_t i = 0; i < conf.novl; i++) {
 		struct overlay *o = &conf.ovl[i];
 		size_t len = 0;
+
+		if (o->idmap) {
+			if (idmapped_bind(o->lower, o->target, o->host_id, o->count) < 0) {
+				msg("cannot mount %s on %s with an id mapping: %s", o->lower, o->target, strerror(errno));
+				finish(EXIT_FAIL);
+			}
+			o->mounted = true;
+			dbg("idmapped bind of %s on %s (0 -> %u, %u ids)", o->lower, o->target, o->host_id, o->count);
+			continue;
+		}
 
 		data[0] = '\0';
 		if (append_opt(data, &len, "lowerdir=", o->lower, true) < 0 ||

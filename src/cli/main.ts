@@ -1,4 +1,6 @@
 // Entry point: global flags, command dispatch, error-to-exit-code mapping.
+import { enableCompileCache } from 'node:module';
+import { dirname, join } from 'node:path';
 import { GLOBAL_FLAGS, globalOptions } from '../config/global.ts';
 import { EXIT, RktError, errMessage } from '../lib/errors.ts';
 import { isDebug, setDebug } from '../lib/log.ts';
@@ -6,6 +8,14 @@ import type { Command, CommandContext } from './command.ts';
 import { consumeFlag, defaults, findFlag, formatFlags, isFlagToken, parseFlags } from './flags.ts';
 import { commandHelp, rootHelp } from './help.ts';
 import { COMMANDS, lookup } from './registry.ts';
+
+// V8's code cache for our bundles, next to them: compiling dist/cmd/run.js
+// alone costs ~15 ms per start without it. Best effort (read-only installs).
+try {
+  enableCompileCache(join(dirname(process.argv[1] ?? '.'), '.cache'));
+} catch {
+  /* no cache */
+}
 
 async function resolveCommand(args: string[]): Promise<{ cmd: Command; rest: string[] } | { error: string }> {
   const name = args[0] as string;

@@ -29,6 +29,7 @@ export const COMMANDS: readonly Entry[] = [
   { name: 'stop', summary: 'Stop a pod', load: async () => (await import('./commands/pod/stop.ts')).command },
   { name: 'trust', summary: 'Trust a key for image verification', load: async () => (await import('./commands/trust.ts')).command },
   { name: 'version', summary: 'Print the version and exit', load: async () => (await import('./commands/version.ts')).command },
+  { name: '__net-teardown', summary: 'Tear down the networks of an exited pod (internal)', load: async () => (await import('./commands/net-teardown.ts')).command, hidden: true },
 ];
 
 /** Finds a command by exact name or unambiguous prefix (cobra's prefix matching). */

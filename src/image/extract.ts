@@ -30,11 +30,15 @@ export interface ExtractOptions {
   capture?: readonly string[];
   /** The destination may already hold files (layering): replace them. */
   layered?: boolean;
+  /** Docker/OCI layer: `.wh.NAME` becomes an overlay whiteout (char device 0/0), `.wh..wh..opq` marks its dir opaque (listed in the result). */
+  whiteouts?: 'overlay';
 }
 
 export interface ExtractResult {
   captured: Map<string, Buffer>;
   entries: number;
+  /** Directories (relative, '' = root) marked opaque by `.wh..wh..opq` (whiteouts: 'overlay'). */
+  opaque: string[];
 }
 
 const MAX_CAPTURE = 16 << 20;
@@ -140,6 +144,25 @@ async function entry(tree: Tree, opts: ExtractOptions, h: Header, body: Readable
     chmodSync(tree.dest, (h.mode ?? 0o755) & 0o7777);
     return drain(body);
   }
+  if (opts.whiteouts === 'overlay') {
+    const slash = rel.lastIndexOf('/');
+    const base = rel.slice(slash + 1);
+    if (base.startsWith('.wh.')) {
+      const dir = slash < 0 ? '' : rel.slice(0, slash);
+      if (base === '.wh..wh..opq') {
+        tree.parents(rel, h.name);
+        if (!out.opaque.includes(dir)) out.opaque.push(dir);
+        return drain(body);
+      }
+      const target = dir === '' ? base.slice(4) : `${dir}/${base.slice(4)}`;
+      if (base.length === 4 || base.slice(4) === '.' || base.slice(4) === '..') throw new RktError('UNSAFE_PATH', `invalid whiteout "${h.name}"`);
+      tree.parents(target, h.name);
+      tree.clear(target, false);
+      execFileSync('mknod', ['-m', '000', join(tree.dest, target), 'c', '0', '0']);
+      tree.known.set(target, 'o');
+      return drain(body);
+    }
+  }
   tree.parents(rel, h.name);
   const abs = join(tree.dest, rel);
   switch (h.type) {
@@ -205,7 +228,7 @@ async function entry(tree: Tree, opts: ExtractOptions, h: Header, body: Readable
 export async function extractTar(input: Readable, opts: ExtractOptions): Promise<ExtractResult> {
   mkdirSync(opts.dest, { recursive: true, mode: 0o755 });
   const tree = new Tree(opts.dest, opts.layered ?? false);
-  const out: ExtractResult = { captured: new Map(), entries: 0 };
+  const out: ExtractResult = { captured: new Map(), entries: 0, opaque: [] };
   const ex = tar.extract();
   input.on('error', (e) => ex.destroy(e));
   input.pipe(ex);

@@ -4,12 +4,13 @@
 import { statSync } from 'node:fs';
 import { RktError } from '../lib/errors.ts';
 import { AC_IDENTIFIER, type Label } from './aci/manifest.ts';
+import { parseTransportRef, splitTransport, type Transport } from './docker/reference.ts';
 
 export type ImageRef =
   | { kind: 'id'; prefix: string; raw: string }
   | { kind: 'file'; path: string; raw: string }
   | { kind: 'url'; url: string; raw: string }
-  | { kind: 'docker'; ref: string; raw: string }
+  | { kind: 'docker'; transport: Transport; ref: string; raw: string }
   | { kind: 'name'; name: string; labels: Label[]; raw: string };
 
 /** Parses `name[:version][,label=value…]`; no version means the `latest` semantics. */
@@ -43,8 +44,11 @@ function looksLikePath(s: string): boolean {
 export function parseImageRef(raw: string): ImageRef {
   if (raw === '') throw new RktError('USAGE', 'empty image reference');
   if (/^sha512-[0-9a-f]*$/.test(raw)) return { kind: 'id', prefix: raw, raw };
-  if (raw.startsWith('docker://')) return { kind: 'docker', ref: raw.slice('docker://'.length), raw };
-  if (raw.startsWith('docker:')) return { kind: 'docker', ref: raw.slice('docker:'.length), raw };
+  const tr = splitTransport(raw);
+  if (tr) {
+    parseTransportRef(tr.transport, tr.rest); // validates
+    return { kind: 'docker', transport: tr.transport, ref: tr.rest, raw };
+  }
   if (raw.startsWith('file://')) return { kind: 'file', path: decodeURIComponent(raw.slice('file://'.length)), raw };
   if (/^https?:\/\//.test(raw)) {
     try {

@@ -4,8 +4,6 @@
 import { createReadStream, existsSync, renameSync, rmSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { RktError } from '../lib/errors.ts';
-import { extractTar } from './extract.ts';
-import { applyPathWhitelist, sealTree } from './import.ts';
 import { treeIdFor, type ImageRow, type Store } from './store/store.ts';
 
 /** Resolves a dependency to a stored image (by ID if given, else by name and labels). */
@@ -32,6 +30,9 @@ export function flattenDependencies(store: Store, row: ImageRow, seen: string[] 
 
 /** Ensures the image's rendered tree exists; returns the tree dir. */
 export async function renderImage(store: Store, row: ImageRow): Promise<string> {
+  if (row.kind === 'docker') return (await import('./docker/layers.ts')).renderDocker(store, row);
+  // Fast path (every run of a stored image): a tree rendered at import needs no hashing.
+  if (!row.manifest.dependencies?.length && row.treeId && existsSync(join(store.treeDir(row.treeId), 'rendered'))) return store.treeDir(row.treeId);
   const keys = flattenDependencies(store, row);
   const treeId = treeIdFor(keys);
   const dest = store.treeDir(treeId);
@@ -40,6 +41,8 @@ export async function renderImage(store: Store, row: ImageRow): Promise<string> 
     store.write(() => store.setTree(row.key, treeId, row.treeSize));
     return dest;
   }
+  const { extractTar } = await import('./extract.ts');
+  const { applyPathWhitelist, sealTree } = await import('./import.ts');
   const tmp = store.makeTmpDir();
   try {
     const tree = join(tmp, 'tree');

@@ -31,7 +31,16 @@ export type ErrorCode =
   | 'IO'
   | 'INTERNAL';
 
+// Commands are bundled separately (one CommonJS file each), so a RktError
+// may come from another copy of this class: instanceof checks a brand.
+const BRAND = Symbol.for('rkt.RktError');
+
 export class RktError extends Error {
+  static override [Symbol.hasInstance](x: unknown): boolean {
+    return typeof x === 'object' && x !== null && (x as Record<symbol, unknown>)[BRAND] === true;
+  }
+
+  readonly [BRAND] = true;
   readonly code: ErrorCode;
   readonly exitCode: number;
   readonly hint: string | undefined;

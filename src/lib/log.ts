@@ -1,12 +1,13 @@
 // The CLI's stderr voice: `rkt: <component>: message`. Debug lines only with --debug.
-let debugOn = false;
+// Kept on globalThis: each command is its own bundle with its own copy of this module.
+const state = ((globalThis as Record<symbol, unknown>)[Symbol.for('rkt.log')] ??= { debug: false }) as { debug: boolean };
 
 export function setDebug(on: boolean): void {
-  debugOn = on;
+  state.debug = on;
 }
 
 export function isDebug(): boolean {
-  return debugOn;
+  return state.debug;
 }
 
 export function warn(msg: string): void {
@@ -14,5 +15,5 @@ export function warn(msg: string): void {
 }
 
 export function debug(msg: string): void {
-  if (debugOn) process.stderr.write(`rkt: debug: ${msg}\n`);
+  if (state.debug) process.stderr.write(`rkt: debug: ${msg}\n`);
 }

@@ -26,10 +26,14 @@ export interface PlannedApp {
   mounts: PlannedMount[];
   /** The image has a non-empty /etc/hosts of its own. */
   imageHasHosts: boolean;
+  /** Resolved isolators (stage1/isolators.ts); absent in plans written before isolators existed. */
+  security?: import('../stage1/isolators.ts').AppSecurity;
 }
 
 export interface Plan {
   flavor: 'default' | 'fly';
   noOverlay: boolean;
+  /** --private-users: the pod's user namespace maps 0..count-1 to uidBase.. (pod/userns.ts). */
+  privateUsers?: { uidBase: number; count: number };
   apps: PlannedApp[];
 }

@@ -2,7 +2,7 @@
 // every app's process and mounts decided (plan.json) and its root
 // filesystem dirs made. The pod dir is created in embryo/, owned by this
 // process, and moved to prepare/ while it is filled in.
-import { randomUUID } from 'node:crypto';
+import { randomUUID } from '../lib/uuid.ts';
 import { execFileSync } from 'node:child_process';
 import { accessSync, chmodSync, chownSync, constants, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,12 +19,19 @@ import { checkAppName, defaultAppName, emptyPodManifest, parseMount, resolveMoun
 import type { Plan, PlannedApp, PlannedMount } from './plan.ts';
 import { ensurePodDirs, movePod, nowNs, podsDir, type Pod } from './pods.ts';
 import { resolveGroup, resolveUser } from './users.ts';
+import { dockerArgs, dockerExec } from '../image/docker/convert.ts';
+import { checkMountTarget } from './targets.ts';
+import { allocateRange } from './userns.ts';
+import { cliIsolators, mergeIsolators, resolveIsolators, type Isolator } from '../stage1/isolators.ts';
+import { CAP_NAMES } from '../stage1/oci.ts';
 
 export interface ResolvedApp {
   req: AppArgs;
   row: ImageRow;
   /** Rendered tree dir (contains rootfs/). */
   tree: string;
+  /** Docker images: overlay lowerdir of their layers (`:`-joined, top first); `tree` is then a read-only merged view. */
+  lower?: string | undefined;
 }
 
 export interface PrepareOptions {
@@ -39,12 +46,13 @@ export interface PrepareOptions {
   setEnvFile: string;
   noOverlay: boolean;
   flavor: 'default' | 'fly';
+  /** --private-users (pod/userns.ts). */
+  privateUsers?: boolean;
 }
 
 /** Creates a new pod dir in embryo/, owned by this process, then moves it to prepare/. */
-export function createPod(dataDir: string): Pod {
+export function createPod(dataDir: string, uuid: string = randomUUID()): Pod {
   ensurePodDirs(dataDir);
-  const uuid = randomUUID();
   const dir = join(podsDir(dataDir, 'embryo'), uuid);
   mkdirSync(dir, { mode: 0o750 });
   writeFileSync(join(dir, 'owner'), formatProcId(selfId()));
@@ -108,6 +116,8 @@ function planApp(pod: Pod, o: PrepareOptions, a: ResolvedApp, name: string, volu
   let exec = [...(image.exec ?? [])];
   if (f.exec) exec = [f.exec as string];
   if (a.req.args) exec.push(...a.req.args);
+  const docker = dockerExec(manifest);
+  if (docker) exec = dockerArgs(docker, (f.exec as string) || undefined, a.req.args); // Docker's way: args replace Cmd
   const args = resolveExec(rootfs, exec, env, name);
   const user = resolveUser(rootfs, (f.user as string) || image.user || '0');
   const gid = (f.group as string) ? resolveGroup(rootfs, f.group as string) : image.group ? resolveGroup(rootfs, image.group) : (user.gid ?? 0);
@@ -121,6 +131,9 @@ function planApp(pod: Pod, o: PrepareOptions, a: ResolvedApp, name: string, volu
 
   const cli = [...o.globalMounts, ...(f.mount as string[])].map(parseMount);
   const mounts = resolveMounts(name, image.mountPoints ?? [], cli, volumes, warn);
+  for (const m of mounts) checkMountTarget(rootfs, m.path, name);
+  const isolators = mergeIsolators((image.isolators ?? []) as Isolator[], cliIsolators(f));
+  const security = resolveIsolators(isolators, user.uid, CAP_NAMES);
   const planned: PlannedMount[] = mounts.map((m) => {
     const v = volumes.find((x) => x.name === m.volume) as Volume;
     const mp = image.mountPoints?.find((p) => p.path === m.path);
@@ -148,6 +161,7 @@ function planApp(pod: Pod, o: PrepareOptions, a: ResolvedApp, name: string, volu
       ...(additionalGids.length ? { supplementaryGIDs: additionalGids } : {}),
       workingDirectory: cwd,
       environment: env,
+      ...(isolators.length ? { isolators } : {}),
       ...((f['user-annotation'] as string[]).length ? { userAnnotations: Object.fromEntries(parseKeyValues(f['user-annotation'] as string[], '--user-annotation')) } : {}),
       ...((f['user-label'] as string[]).length ? { userLabels: Object.fromEntries(parseKeyValues(f['user-label'] as string[], '--user-label')) } : {}),
     },
@@ -160,7 +174,7 @@ function planApp(pod: Pod, o: PrepareOptions, a: ResolvedApp, name: string, volu
     plan: {
       name,
       imageKey: a.row.key,
-      treeRootfs: rootfs,
+      treeRootfs: a.lower ?? rootfs,
       args,
       env: env.map((e) => `${e.name}=${e.value}`),
       cwd,
@@ -170,6 +184,7 @@ function planApp(pod: Pod, o: PrepareOptions, a: ResolvedApp, name: string, volu
       readonlyRootfs: Boolean(f['readonly-rootfs']),
       mounts: planned,
       imageHasHosts: hasNonEmptyFile(rootfs, '/etc/hosts'),
+      security,
     },
   };
 }
@@ -198,6 +213,10 @@ export function preparePod(pod: Pod, o: PrepareOptions): { manifest: PodManifest
   }
   const manifest = emptyPodManifest();
   const plan: Plan = { flavor: o.flavor, noOverlay: o.noOverlay, apps: [] };
+  if (o.privateUsers) {
+    if (o.apps.length > 1) throw new RktError('USAGE', '--private-users supports pods of one app in this version');
+    plan.privateUsers = allocateRange();
+  }
   for (const a of o.apps) {
     const name = checkAppName((a.req.flags.name as string) || defaultAppName(a.row.manifest.name));
     if (names.has(name)) throw new RktError('USAGE', `duplicate app name "${name}"`, { hint: 'give each app its own --name' });
@@ -212,11 +231,12 @@ export function preparePod(pod: Pod, o: PrepareOptions): { manifest: PodManifest
   }
   manifest.volumes = volumes;
 
-  for (const app of plan.apps) {
+  for (const [i, app] of plan.apps.entries()) {
     const base = join(pod.dir, 'apps', app.name);
     mkdirSync(join(base, 'rootfs'), { recursive: true });
     if (o.noOverlay) {
-      execFileSync('cp', ['-a', '--', `${app.treeRootfs}/.`, join(base, 'rootfs')]);
+      const src = o.apps[i]?.lower ? join((o.apps[i] as ResolvedApp).tree, 'rootfs') : app.treeRootfs;
+      execFileSync('cp', ['-a', '--', `${src}/.`, join(base, 'rootfs')]);
     } else {
       mkdirSync(join(base, 'upper'));
       mkdirSync(join(base, 'work'));

@@ -6,6 +6,8 @@ import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { debug } from '../lib/log.ts';
 import type { Pod } from './pods.ts';
+import { teardownPodNetwork } from '../net/setup.ts';
+import { usernsDir } from './userns.ts';
 
 const RUNC_ROOT = '/run/runc';
 
@@ -55,6 +57,15 @@ export function unmountAll(dir: string): void {
 /** Tears the pod down and removes its directory. */
 export function teardown(pod: Pod): void {
   deleteContainers(pod.uuid);
+  // CNI DEL, iptables rules, IPAM leftovers, the netns (idempotent; net/setup.ts).
+  teardownPodNetwork(pod.dir, pod.uuid);
   unmountAll(pod.dir);
+  // --private-users: the container-visible mounts (pod/userns.ts). Never
+  // removed while something is still mounted there (a volume's host files).
+  const ns = usernsDir(pod.uuid);
+  if (existsSync(ns)) {
+    unmountAll(ns);
+    if (mountsUnder(ns).length === 0) rmSync(ns, { recursive: true, force: true });
+  }
   if (existsSync(pod.dir)) rmSync(pod.dir, { recursive: true, force: true });
 }

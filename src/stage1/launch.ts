@@ -3,24 +3,33 @@
 // process becomes the pod monitor through execve, keeping its PID — which
 // is the pod's liveness identity (see lib/proc.ts).
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RktError } from '../lib/errors.ts';
 import { debug } from '../lib/log.ts';
 import { execve } from '../lib/exec.ts';
 import type { Plan, PlannedApp } from '../pod/plan.ts';
 import type { Pod } from '../pod/pods.ts';
-import { appSpec, DEFAULT_CAPS, flySpec, hostCaps, pauseSpec, type NsSpec, type OciMount } from './oci.ts';
+import { appSpec, flySpec, hostCaps, pauseSpec, type NsSpec, type OciMount } from './oci.ts';
 import { catatonitPath, monitorPath, ociRuntime } from './runtime.ts';
+import { etcMounts, writeEtcFiles, type EtcPlan, type PodNetMode } from '../net/pod.ts';
+import { hostsMode, NO_DNS } from '../net/dns.ts';
+import { ociSecurity } from './security.ts';
+import { prepareUserns } from '../pod/userns.ts';
 
 export interface LaunchOptions {
-  net: 'none' | 'host';
+  /** none: a fresh netns with lo only (runc's); host; or the pod's CNI netns (net/setup.ts). */
+  net: PodNetMode;
+  /** /etc/hosts and /etc/resolv.conf of the apps (net/pod.ts); default: the hosts stub only. */
+  etc?: EtcPlan | undefined;
   hostname: string;
   interactive: boolean;
   exitPolicy: 'fail-fast' | 'all';
   stopTimeout: number;
   insecurePaths: boolean;
   insecureCapabilities: boolean;
+  /** --insecure-options=seccomp: no seccomp filter. */
+  insecureSeccomp?: boolean;
   runtime?: string | undefined;
   debug: boolean;
 }
@@ -38,24 +47,36 @@ export function hostsFile(hostname: string): string {
   return `127.0.0.1\tlocalhost localhost.localdomain localhost4 localhost4.localdomain4 ${hostname}\n::1\tlocalhost localhost.localdomain localhost6 localhost6.localdomain6\n`;
 }
 
+/** The file of the app's memory cgroup counting OOM kills (cgroup v1 or v2), which the monitor reads when the app exits. */
+function oomFile(id: string): string | undefined {
+  if (existsSync('/sys/fs/cgroup/memory/memory.limit_in_bytes') || existsSync('/sys/fs/cgroup/memory/tasks')) return `/sys/fs/cgroup/memory/${id}/memory.oom_control`;
+  if (existsSync('/sys/fs/cgroup/cgroup.controllers')) return `/sys/fs/cgroup/${id}/memory.events`;
+  return undefined;
+}
+
 function checkConfPath(p: string): string {
   if (/[\t\n]/.test(p)) throw new RktError('USAGE', `path ${JSON.stringify(p)} contains a tab or newline`);
   return p;
 }
 
-function appMounts(pod: Pod, app: PlannedApp): OciMount[] {
-  const out: OciMount[] = [];
-  if (!app.imageHasHosts) out.push({ destination: '/etc/hosts', type: 'bind', source: join(pod.dir, 'hosts'), options: ['bind'] });
+function appMounts(pod: Pod, app: PlannedApp, etc: EtcPlan): OciMount[] {
+  const { before, after } = etcMounts(pod.dir, etc, app);
+  const out: OciMount[] = [...before];
   for (const m of app.mounts) {
     out.push({ destination: m.destination, type: 'bind', source: m.source.startsWith('/') ? m.source : join(pod.dir, m.source), options: [m.recursive ? 'rbind' : 'bind', ...(m.readOnly ? ['ro'] : [])] });
   }
+  out.push(...after);
   return out;
+}
+
+function netNs(net: PodNetMode): NsSpec {
+  return net === 'host' ? 'host' : net === 'none' ? 'new' : { path: net.netns };
 }
 
 function startPause(pod: Pod, runtime: string, o: LaunchOptions): number {
   const dir = join(pod.dir, 'pause');
   mkdirSync(join(dir, 'rootfs'), { recursive: true });
-  const network: NsSpec = o.net === 'host' ? 'host' : 'new';
+  const network: NsSpec = netNs(o.net);
   writeFileSync(join(dir, 'config.json'), JSON.stringify(pauseSpec({ rootfs: join(dir, 'rootfs'), catatonit: catatonitPath(), hostname: o.hostname, network, cgroupsPath: `/${pauseId(pod.uuid)}` })));
   // The detached container inherits runc's stdio: a pipe would never reach EOF, so errors go to a file.
   const logPath = join(dir, 'runc.log');
@@ -78,7 +99,8 @@ export function launch(pod: Pod, plan: Plan, o: LaunchOptions): never {
   const runtime = ociRuntime(o.runtime);
   const monitor = monitorPath();
   if (o.interactive && plan.apps.length !== 1) throw new RktError('USAGE', '--interactive needs exactly one app');
-  writeFileSync(join(pod.dir, 'hosts'), hostsFile(o.hostname));
+  const etc: EtcPlan = o.etc ?? { hosts: hostsMode(NO_DNS, o.hostname), resolv: { kind: 'image' } };
+  writeEtcFiles(pod.dir, etc);
   const conf: string[] = [
     `uuid\t${pod.uuid}`,
     `runtime\t${runtime}`,
@@ -97,7 +119,7 @@ export function launch(pod: Pod, plan: Plan, o: LaunchOptions): never {
     debug(`pause container of pod ${pod.uuid} is pid ${pid}`);
   } else {
     // One app: it owns the namespaces itself, with catatonit as its PID 1.
-    ns = { pid: 'new', network: o.net === 'host' ? 'host' : 'new', ipc: 'new', uts: 'new' };
+    ns = { pid: 'new', network: netNs(o.net), ipc: 'new', uts: 'new' };
     init = catatonitPath();
   }
   const allCaps = hostCaps(readFileSync('/proc/self/status', 'utf8'));
@@ -105,10 +127,14 @@ export function launch(pod: Pod, plan: Plan, o: LaunchOptions): never {
   for (const app of plan.apps) {
     const base = join(pod.dir, 'apps', app.name);
     const rootfs = join(base, 'rootfs');
-    if (!plan.noOverlay) conf.push(`overlay\t${checkConfPath(app.treeRootfs)}\t${checkConfPath(join(base, 'upper'))}\t${checkConfPath(join(base, 'work'))}\t${checkConfPath(rootfs)}`);
+    const sec = ociSecurity(app.security, app.uid, { insecureCapabilities: o.insecureCapabilities, insecureSeccomp: o.insecureSeccomp ?? false, allCaps });
+    const userns = plan.flavor === 'default' && plan.privateUsers ? prepareUserns(pod, plan, app, conf) : undefined;
+    if (userns) {
+      /* overlay (or idmapped tree) and volume binds set up by prepareUserns */
+    } else if (!plan.noOverlay) conf.push(`overlay\t${checkConfPath(app.treeRootfs)}\t${checkConfPath(join(base, 'upper'))}\t${checkConfPath(join(base, 'work'))}\t${checkConfPath(rootfs)}`);
     const common = {
-      caps: plan.flavor === 'fly' || o.insecureCapabilities ? allCaps : DEFAULT_CAPS,
-      rootfs,
+      caps: plan.flavor === 'fly' ? allCaps : sec.caps,
+      rootfs: userns ? userns.rootfs : rootfs,
       readonlyRootfs: app.readonlyRootfs,
       args: app.args,
       env: app.env,
@@ -117,7 +143,7 @@ export function launch(pod: Pod, plan: Plan, o: LaunchOptions): never {
       gid: app.gid,
       additionalGids: app.additionalGids,
       terminal,
-      mounts: appMounts(pod, app),
+      mounts: userns ? userns.mounts(appMounts(pod, app, etc)) : appMounts(pod, app, etc),
       cgroupsPath: `/${containerId(pod.uuid, app.name)}`,
     };
     const spec = plan.flavor === 'fly'
@@ -128,11 +154,19 @@ export function launch(pod: Pod, plan: Plan, o: LaunchOptions): never {
           namespaces: ns,
           init,
           insecurePaths: o.insecurePaths,
-          noNewPrivileges: false,
+          noNewPrivileges: sec.noNewPrivileges,
+          seccomp: sec.seccomp,
+          resources: sec.resources,
+          oomScoreAdj: sec.oomScoreAdj,
+          userns: userns ? plan.privateUsers : undefined,
         });
     writeFileSync(join(base, 'config.json'), JSON.stringify(spec));
     conf.push(`app\t${app.name}\t${containerId(pod.uuid, app.name)}\t${checkConfPath(base)}`);
+    const oom = oomFile(containerId(pod.uuid, app.name));
+    if (oom && plan.flavor === 'default') conf.push(`oom\t${app.name}\t${oom}`);
   }
+  // Network teardown (CNI DEL, iptables, netns), run by the monitor's detached cleanup.
+  if (typeof o.net === 'object') conf.push(['cleanup', ...o.net.cleanup.map(checkConfPath)].join('\t'));
   writeFileSync(join(pod.dir, 'monitor.conf'), `${conf.join('\n')}\n`);
   debug(`executing ${monitor} for pod ${pod.uuid}`);
   execve(monitor, [monitor, pod.dir]);

@@ -46,6 +46,13 @@ export interface AppContainer {
   insecurePaths: boolean;
   cgroupsPath: string;
   noNewPrivileges: boolean;
+  /** OCI linux.seccomp (stage1/seccomp.ts); undefined = no filter. */
+  seccomp?: Record<string, unknown> | undefined;
+  /** OCI linux.resources besides devices (memory, cpu): stage1/security.ts. */
+  resources?: Record<string, unknown> | undefined;
+  oomScoreAdj?: number | undefined;
+  /** --private-users: user namespace and its mappings (pod/userns.ts). */
+  userns?: { uidBase: number; count: number } | undefined;
 }
 
 const BASE_MOUNTS = (sysRo: boolean): OciMount[] => [
@@ -70,6 +77,17 @@ function namespaces(ns: AppContainer['namespaces']): { type: string; path?: stri
   return out;
 }
 
+function idMappings(u: { uidBase: number; count: number }): Record<string, unknown> {
+  const m = [{ containerID: 0, hostID: u.uidBase, size: u.count }];
+  return { uidMappings: m, gidMappings: m };
+}
+
+/** In a user namespace sysfs cannot be mounted without a network namespace of its own, and mqueue only as its owner: bind them. */
+function usernsMount(m: OciMount): OciMount {
+  if (m.type === 'sysfs') return { destination: m.destination, type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', ...(m.options.includes('ro') ? ['ro'] : [])] };
+  return m;
+}
+
 export function appSpec(c: AppContainer): Record<string, unknown> {
   const mounts = [...BASE_MOUNTS(!c.insecurePaths)];
   let args = c.args;
@@ -89,15 +107,18 @@ export function appSpec(c: AppContainer): Record<string, unknown> {
       cwd: c.cwd,
       capabilities: { bounding: c.caps, effective: c.uid === 0 ? c.caps : [], permitted: c.uid === 0 ? c.caps : [], inheritable: [], ambient: [] },
       noNewPrivileges: c.noNewPrivileges,
+      ...(c.oomScoreAdj !== undefined ? { oomScoreAdj: c.oomScoreAdj } : {}),
     },
     root: { path: c.rootfs, readonly: c.readonlyRootfs },
     ...(ownUts ? { hostname: c.hostname } : {}),
-    mounts,
+    mounts: c.userns ? mounts.map(usernsMount) : mounts,
     linux: {
-      namespaces: namespaces(c.namespaces),
+      namespaces: [...namespaces(c.namespaces), ...(c.userns ? [{ type: 'user' }] : [])],
+      ...(c.userns ? idMappings(c.userns) : {}),
       cgroupsPath: c.cgroupsPath,
-      resources: { devices: [{ allow: false, access: 'rwm' }] },
+      resources: { ...(c.resources ?? {}), devices: [{ allow: false, access: 'rwm' }] },
       ...(c.insecurePaths ? {} : { maskedPaths: MASKED_PATHS, readonlyPaths: READONLY_PATHS }),
+      ...(c.seccomp ? { seccomp: c.seccomp } : {}),
     },
   };
 }

@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import { parseRunArgs } from '../../src/cli/apps.ts';
 import { parseFlags, type FlagDef } from '../../src/cli/flags.ts';
 import { humanSize, humanTime, tabwrite } from '../../src/cli/output.ts';
-import { RUN_FLAGS, flavorOf, netMode } from '../../src/cli/commands/run.ts';
+import { RUN_FLAGS, flavorOf } from '../../src/cli/commands/run.ts';
+import { parseNetFlags } from '../../src/net/config.ts';
 import { parseInsecureOptions } from '../../src/config/insecure.ts';
 import { parseDuration, formatDuration } from '../../src/lib/duration.ts';
 import { RktError } from '../../src/lib/errors.ts';
@@ -53,12 +54,11 @@ test('run grammar: errors as rkt words them', () => {
 });
 
 test('net and flavor selection', () => {
-  assert.equal(netMode([]), 'none');
-  assert.equal(netMode(['host']), 'host');
-  assert.equal(netMode(['none']), 'none');
-  assert.throws(() => netMode(['host,none']), /cannot be combined/);
-  assert.throws(() => netMode(['foo']), /networks not found: foo/);
-  assert.throws(() => netMode(['default,default']), /more than once/);
+  assert.deepEqual(parseNetFlags([]), { kind: 'contained', requests: [{ name: 'default', args: '' }], all: false });
+  assert.equal(parseNetFlags(['host']).kind, 'host');
+  assert.equal(parseNetFlags(['none']).kind, 'none');
+  assert.throws(() => parseNetFlags(['host,none']), /cannot be combined/);
+  assert.throws(() => parseNetFlags(['default,default']), /more than once/);
   assert.equal(flavorOf({}), 'default');
   assert.equal(flavorOf({ 'stage1-name': 'coreos.com/rkt/stage1-fly:1.30.0' }), 'fly');
   assert.equal(flavorOf({ 'stage1-path': '/usr/lib/rkt/stage1-images/stage1-fly.aci' }), 'fly');

@@ -9,13 +9,14 @@ import { nowNs, movePod, type Pod } from '../../pod/pods.ts';
 import type { Command, CommandContext } from '../command.ts';
 import { APP_FLAGS, parseRunArgs, type ParsedRun } from '../apps.ts';
 import { formatFlags, type FlagDef } from '../flags.ts';
+import { NET_FLAGS, type NetHandle } from '../../net/pod.ts';
 
 const COMMON_POD_FLAGS: FlagDef[] = [
   { name: 'inherit-env', type: 'bool', default: false, help: 'inherit all environment variables not set by apps' },
   { name: 'set-env', type: 'strings', help: 'an environment variable to set for apps in the form name=value' },
   { name: 'set-env-file', type: 'string', default: '', help: 'the path to an environment variables file' },
   { name: 'no-overlay', type: 'bool', default: false, help: 'disable overlay filesystem' },
-  { name: 'private-users', type: 'bool', default: false, help: 'run within user namespaces (not available yet)' },
+  { name: 'private-users', type: 'bool', default: false, help: 'run within user namespaces: the pod\'s ids 0-65535 map to a random unprivileged host range (idmapped mounts keep the image and volumes root-owned inside)' },
   { name: 'volume', type: 'strings', help: 'volumes to mount into the pod (NAME,kind=host,source=PATH[,readOnly=BOOL] or NAME,kind=empty[,mode=0755,uid=0,gid=0])' },
   { name: 'pod-manifest', type: 'string', default: '', help: 'the path to the pod manifest (not available yet)' },
   { name: 'pull-policy', type: 'string', default: 'new', help: 'when to pull an image: new, update or never' },
@@ -32,8 +33,7 @@ const COMMON_POD_FLAGS: FlagDef[] = [
 
 export const RUN_FLAGS: FlagDef[] = [
   ...COMMON_POD_FLAGS,
-  { name: 'net', type: 'strings', bare: 'default', help: 'configure the pod\'s networking: none (loopback only) or host; default behaves as none until CNI networks are available' },
-  { name: 'dns', type: 'strings', help: 'name servers to write in /etc/resolv.conf (not available yet)', hidden: true },
+  ...NET_FLAGS,
   { name: 'hostname', type: 'string', default: '', help: 'pod\'s hostname (default "rkt-$PODUUID")' },
   { name: 'interactive', type: 'bool', default: false, help: 'run pod interactively; only one app may be given' },
   { name: 'uuid-file-save', type: 'string', default: '', help: 'write out pod UUID to specified file' },
@@ -63,26 +63,6 @@ export function flavorOf(v: Record<string, unknown>): 'default' | 'fly' {
   return 'default';
 }
 
-export function netMode(values: string[]): 'none' | 'host' {
-  const nets = values.flatMap((v) => v.split(',')).map((n) => n.trim()).filter((n) => n !== '');
-  const names = nets.map((n) => n.split(':')[0] as string);
-  const seen = new Set<string>();
-  for (const n of names) {
-    if (seen.has(n)) throw usage(`network "${n}" given more than once`);
-    seen.add(n);
-  }
-  if (names.includes('host')) {
-    if (names.length > 1) throw usage('--net=host cannot be combined with other networks');
-    if (nets[0]?.includes(':')) throw usage('--net=host takes no arguments');
-    return 'host';
-  }
-  if (names.includes('none') && names.length > 1) throw usage('--net=none cannot be combined with other networks');
-  for (const n of names) {
-    if (n !== 'none' && n !== 'default' && n !== 'default-restricted') throw new RktError('USAGE', `networks not found: ${n}`, { hint: 'only none, host and default are available in this version' });
-  }
-  return 'none';
-}
-
 async function help(ctx: CommandContext, cmd: Command, flags: FlagDef[]): Promise<number> {
   const { commandHelp } = await import('../help.ts');
   ctx.stdout.write(commandHelp(cmd, `${formatFlags(flags)}\n\nPer-app flags (after an image):\n${formatFlags(APP_FLAGS)}`, formatFlags(GLOBAL_FLAGS)));
@@ -90,10 +70,10 @@ async function help(ctx: CommandContext, cmd: Command, flags: FlagDef[]): Promis
 }
 
 /** Resolves images and prepares a pod in prepare/; the caller decides what comes next. */
-async function preparePodFromArgs(ctx: CommandContext, parsed: ParsedRun): Promise<{ pod: Pod; plan: import('../../pod/plan.ts').Plan }> {
+async function preparePodFromArgs(ctx: CommandContext, parsed: ParsedRun, uuid?: string): Promise<{ pod: Pod; plan: import('../../pod/plan.ts').Plan }> {
   const v = parsed.pod;
   if (v['pod-manifest']) throw usage('--pod-manifest is not supported in this version');
-  if (v['private-users']) throw usage('--private-users is not supported in this version');
+  if (v['private-users'] && flavorOf(v) === 'fly') throw usage('--private-users is not supported by the fly flavor');
   if (parsed.apps.length === 0) throw usage('at least one image is required');
   if (v['store-only'] && v['no-store']) throw usage('both --store-only and --no-store specified');
   const flavor = flavorOf(v);
@@ -109,12 +89,29 @@ async function preparePodFromArgs(ctx: CommandContext, parsed: ParsedRun): Promi
   const volumes = (v.volume as string[]).map(parseVolume);
   using store = Store.open(data);
   const apps = [];
-  for (const a of parsed.apps) {
-    const row = await fetchImage(a.image, { store, global: ctx.global, pullPolicy: policy, signature: (a.flags.signature as string) || undefined });
-    const tree = await renderImage(store, row);
-    apps.push({ req: a, row, tree });
+  // Docker images: a read-only merged view of their layers while preparing; the pod gets the layer list.
+  const releases: (() => void)[] = [];
+  const releaseViews = () => {
+    for (const r of releases.splice(0)) r();
+  };
+  try {
+    for (const a of parsed.apps) {
+      const row = await fetchImage(a.image, { store, global: ctx.global, pullPolicy: policy, signature: (a.flags.signature as string) || undefined });
+      if (row.kind === 'docker') {
+        const { openLayeredTree } = await import('../../image/docker/layers.ts');
+        const view = openLayeredTree(store, row);
+        releases.push(view.release);
+        apps.push({ req: a, row, tree: view.tree, lower: view.lower });
+      } else {
+        const tree = await renderImage(store, row);
+        apps.push({ req: a, row, tree });
+      }
+    }
+  } catch (e) {
+    releaseViews();
+    throw e;
   }
-  const pod = createPod(data);
+  const pod = createPod(data, uuid);
   try {
     const { plan } = preparePod(pod, {
       global: ctx.global,
@@ -128,12 +125,15 @@ async function preparePodFromArgs(ctx: CommandContext, parsed: ParsedRun): Promi
       setEnvFile: v['set-env-file'] as string,
       noOverlay: v['no-overlay'] as boolean,
       flavor,
+      privateUsers: v['private-users'] as boolean,
     });
     return { pod, plan };
   } catch (e) {
     const { teardown } = await import('../../pod/teardown.ts');
     teardown(pod);
     throw e;
+  } finally {
+    releaseViews();
   }
 }
 
@@ -156,14 +156,26 @@ End the image arguments with a lone "---" to resume argument parsing.`,
     const parsed = parseRunArgs(ctx.argv, RUN_FLAGS);
     if (parsed.pod.help) return help(ctx, this, RUN_FLAGS);
     const v = parsed.pod;
-    const net = netMode(v.net as string[]);
+    const { planNet, startNet } = await import('../../net/pod.ts');
+    const netPlan = await planNet(ctx.global, v, flavorOf(v));
     const exitPolicy = v['exit-policy'] as string;
     if (exitPolicy !== 'fail-fast' && exitPolicy !== 'all') throw usage(`invalid --exit-policy "${exitPolicy}": use fail-fast or all`);
     if (v.interactive && parsed.apps.length !== 1) throw usage('--interactive can only be used with exactly one app');
     if (v['mds-register']) throw usage('--mds-register is not supported in this version');
-    const { pod, plan } = await preparePodFromArgs(ctx, parsed);
+    // The network (netns, CNI ADD) is set up while the images are resolved and the pod prepared.
+    const { randomUUID } = await import('node:crypto');
+    const uuid = randomUUID();
+    const network = startNet(netPlan, uuid);
+    let prepared;
+    try {
+      prepared = await preparePodFromArgs(ctx, parsed, uuid);
+    } catch (e) {
+      await network.abort();
+      throw e;
+    }
+    const { pod, plan } = prepared;
     return startPod(ctx, pod, plan, {
-      net,
+      network,
       hostname: (v.hostname as string) || `rkt-${pod.uuid}`,
       interactive: v.interactive as boolean,
       exitPolicy: exitPolicy as 'fail-fast' | 'all',
@@ -175,7 +187,8 @@ End the image arguments with a lone "---" to resume argument parsing.`,
 };
 
 export interface StartOptions {
-  net: 'none' | 'host';
+  /** Started by startNet; finished (and rolled back on failure) by startPod. */
+  network: NetHandle;
   hostname: string;
   interactive: boolean;
   exitPolicy: 'fail-fast' | 'all';
@@ -188,21 +201,33 @@ export interface StartOptions {
 export async function startPod(ctx: CommandContext, prepared: Pod, plan: import('../../pod/plan.ts').Plan, o: StartOptions): Promise<number> {
   const { formatProcId, selfId } = await import('../../lib/proc.ts');
   const { teardown } = await import('../../pod/teardown.ts');
-  writeFileSync(join(prepared.dir, 'owner'), formatProcId(selfId()), { flag: prepared.place === 'prepared' ? 'wx' : 'w' });
-  writeFileSync(join(prepared.dir, 'started'), nowNs());
-  const pod = movePod(prepared, 'run');
-  if (!pod) throw new RktError('STATE', `pod ${prepared.uuid} was removed while starting`);
+  let moved: Pod | undefined;
+  try {
+    writeFileSync(join(prepared.dir, 'owner'), formatProcId(selfId()), { flag: prepared.place === 'prepared' ? 'wx' : 'w' });
+    writeFileSync(join(prepared.dir, 'started'), nowNs());
+    moved = movePod(prepared, 'run');
+    if (!moved) throw new RktError('STATE', `pod ${prepared.uuid} was removed while starting`);
+  } catch (e) {
+    await o.network.abort();
+    throw e;
+  }
+  const pod = moved;
   if (o.uuidFile) writeFileSync(o.uuidFile, pod.uuid);
   try {
+    const { declaredPorts } = await import('../../net/pod.ts');
+    const { readManifest } = await import('../../pod/pods.ts');
+    const net = await o.network.finish(pod.dir, pod.dataDir, o.hostname, declaredPorts(readManifest(pod)));
     const { launch } = await import('../../stage1/launch.ts');
     return launch(pod, plan, {
-      net: o.net,
+      net: net.mode,
+      etc: net.etc,
       hostname: o.hostname,
       interactive: o.interactive,
       exitPolicy: o.exitPolicy,
       stopTimeout: o.stopTimeout,
       insecurePaths: ctx.global.insecure.has('paths'),
       insecureCapabilities: ctx.global.insecure.has('capabilities'),
+      insecureSeccomp: ctx.global.insecure.has('seccomp'),
       runtime: o.runtime,
       debug: ctx.global.debug,
     });

@@ -4,6 +4,8 @@
 //   update (fetch default)       check the remote; ETag / max-age reuse
 //   never                        store only
 // Signatures are verified alongside the import and gate its commit.
+// Fetching code is imported lazily: a store hit (every `rkt run` of a
+// present image) must not pay for zlib, tar, http or discovery.
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { GlobalOptions } from '../../config/global.ts';
@@ -11,15 +13,18 @@ import { loadConfig } from '../../config/files.ts';
 import { RktError, isErrno } from '../../lib/errors.ts';
 import { debug } from '../../lib/log.ts';
 import { displayName, labelValue, type ImageManifest, type Label } from '../aci/manifest.ts';
-import { importAci } from '../import.ts';
-import { peekManifest } from '../peek.ts';
 import { parseImageRef } from '../ref.ts';
 import { findDependency, renderImage } from '../render.ts';
+import { formatDockerRef, parseDockerRef } from '../docker/reference.ts';
 import type { ImageRow, Store } from '../store/store.ts';
-import { discover } from './discovery.ts';
-import { downloadToFile, fetchBuffer, type HttpOptions } from './http.ts';
+import type { HttpOptions } from './http.ts';
 
 export type PullPolicy = 'new' | 'update' | 'never';
+
+function findDockerStoredSync(store: Store, rest: string): ImageRow | undefined {
+  const r = store.remote(`docker://${formatDockerRef(parseDockerRef(rest.replace(/^\/\//, '')))}`);
+  return r ? store.get(r.key) : undefined;
+}
 
 export function parsePullPolicy(v: string): PullPolicy {
   if (v === 'new' || v === 'update' || v === 'never') return v;
@@ -62,6 +67,11 @@ export function findStored(store: Store, raw: string): ImageRow {
     if (ref.prefix.length < 'sha512-'.length + 2) throw new RktError('USAGE', `image ID "${raw}" is too short`);
     return one(store.byPrefix(ref.prefix.slice(0, 'sha512-'.length + 64)), raw);
   }
+  if (ref.kind === 'docker' && ref.transport === 'docker') {
+    const row = findDockerStoredSync(store, ref.ref);
+    if (!row) throw new RktError('NOT_FOUND', `no image "${raw}" in the store`);
+    return row;
+  }
   if (ref.kind === 'name') {
     const rows = store.byName(ref.name, ref.labels);
     if (rows.length === 0) throw new RktError('NOT_FOUND', `no image named "${raw}" in the store`);
@@ -99,7 +109,7 @@ async function verifyAndImport(opts: FetchOptions, src: Source): Promise<ImageRo
       });
     }
     const signature = src.signature;
-    const name = src.expect?.name ?? (await peekManifest(src.path)).name;
+    const name = src.expect?.name ?? (await (await import('../peek.ts')).peekManifest(src.path)).name;
     const { verifyDetachedSignature } = await import('../trust/verify.ts');
     gate = verifyDetachedSignature({ imageName: name, dataPath: src.path, signature, dirs: g }).then((r) => {
       debug(`signature of ${src.origin} made by trusted key ${r.fingerprint}`);
@@ -108,6 +118,7 @@ async function verifyAndImport(opts: FetchOptions, src: Source): Promise<ImageRo
   } else {
     debug(`signature verification disabled (--insecure-options=image) for ${src.origin}`);
   }
+  const { importAci } = await import('../import.ts');
   const { row } = await importAci(opts.store, src.path, {
     ...(gate ? { gate } : {}),
     ...(src.expect ? { check: (m: ImageManifest) => checkNameAndLabels(m, src.expect!.name, src.expect!.labels) } : {}),
@@ -150,6 +161,7 @@ async function fetchUrl(opts: FetchOptions, url: string, ascUrl: string, expect?
   const tmp = store.makeTmpDir();
   try {
     const file = join(tmp, 'download.aci');
+    const { downloadToFile, fetchBuffer } = await import('./http.ts');
     const dl = await downloadToFile(url, file, { ...http, etag: priorRow ? prior?.etag : null, label: expect?.name ?? url });
     if (dl.status === 304 && priorRow) {
       store.putRemote({ ...(prior as NonNullable<typeof prior>), downloadTime: Date.now(), cacheMaxAge: dl.maxAge });
@@ -183,6 +195,7 @@ async function fetchByName(opts: FetchOptions, name: string, labels: readonly La
     if (hit) return hit;
     if (policy === 'never') throw new RktError('NOT_FOUND', `image "${name}" is not in the store and --pull-policy=never`);
   }
+  const { discover } = await import('./discovery.ts');
   const found = await discover(name, labels, httpOptions(opts.global));
   const ep = found.endpoints[0] as { aci: string; asc: string };
   debug(`discovered ${name} at ${ep.aci}`);
@@ -214,8 +227,13 @@ export async function fetchImage(raw: string, opts: FetchOptions): Promise<Image
     case 'name':
       row = await fetchByName(opts, ref.name, ref.labels, opts.pullPolicy);
       break;
-    case 'docker':
-      throw new RktError('USAGE', `docker images are not supported yet: "${raw}"`);
+    case 'docker': {
+      const { fetchDocker } = await import('../docker/pull.ts');
+      row = await fetchDocker(ref.transport, ref.ref, raw, opts);
+      opts.store.touch(row.key);
+      debug(`image ${raw} is ${row.key}`);
+      return row;
+    }
   }
   opts.store.touch(row.key);
   if (row.manifest.dependencies?.length && !row.treeId) await renderImage(opts.store, row);

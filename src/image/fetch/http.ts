@@ -29,7 +29,7 @@ const TIMEOUT_MS = 60_000;
 // Extra CA certificates handed over by bin/rkt (NODE_EXTRA_CA_CERTS costs
 // ~90 ms at every node start; we pay it only when talking TLS).
 let caList: string[] | undefined;
-async function caCerts(): Promise<string[] | undefined> {
+export async function caCerts(): Promise<string[] | undefined> {
   const extra = process.env.RKT_EXTRA_CA_CERTS;
   if (!extra) return undefined;
   if (!caList) {

@@ -6,11 +6,9 @@
 // Commit protocol: work in tmp, then under the index's write lock rename
 // blob and tree into place and insert the row. A crash leaves at worst an
 // unindexed blob/tree or a tmp dir of a dead process; `image gc` removes both.
-import { randomBytes, createHash } from 'node:crypto';
 import { mkdirSync, renameSync, rmSync, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DatabaseSync as DB } from 'node:sqlite';
-import { createRequire } from 'node:module';
 import { RktError, isErrno } from '../../lib/errors.ts';
 import type { ImageManifest, Label } from '../aci/manifest.ts';
 
@@ -25,6 +23,8 @@ export interface ImageRow {
   size: number;
   treeId: string | null;
   treeSize: number;
+  /** 'aci' (native), 'docker' (converted Docker/OCI image), 'layer' (one of its layers, hidden from listings). */
+  kind: string;
 }
 
 export interface RemoteRow {
@@ -67,6 +67,7 @@ interface RawImage {
   size: number;
   tree_id: string | null;
   tree_size: number;
+  kind?: string;
 }
 
 function toRow(r: RawImage): ImageRow {
@@ -79,18 +80,22 @@ function toRow(r: RawImage): ImageRow {
     size: r.size,
     treeId: r.tree_id,
     treeSize: r.tree_size,
+    kind: r.kind ?? 'aci',
   };
 }
 
 // node:sqlite is loaded on first use only (keeps `rkt version` lean).
 let sqlite: typeof import('node:sqlite') | undefined;
 function sqliteModule(): typeof import('node:sqlite') {
-  sqlite ??= createRequire(import.meta.url)('node:sqlite') as typeof import('node:sqlite');
+  sqlite ??= process.getBuiltinModule('node:sqlite') as typeof import('node:sqlite');
   return sqlite;
 }
 
+// node:crypto costs ~9 ms to load; the common paths (list, run of a stored image) do without it.
+const nodeCrypto = (): typeof import('node:crypto') => process.getBuiltinModule('node:crypto') as typeof import('node:crypto');
+
 export function treeIdFor(depKeys: readonly string[]): string {
-  return `deps-sha512-${createHash('sha512').update(depKeys.join(',')).digest('hex').slice(0, 64)}`;
+  return `deps-sha512-${nodeCrypto().createHash('sha512').update(depKeys.join(',')).digest('hex').slice(0, 64)}`;
 }
 
 export class Store implements Disposable {
@@ -117,6 +122,15 @@ export class Store implements Disposable {
       db = new DatabaseSync(join(dbDir, 'index.sqlite'), { timeout: 30_000 });
       db.exec('PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;');
       db.exec(SCHEMA);
+      // Migration: the kind column (Docker images and their layers).
+      const cols = db.prepare('PRAGMA table_info(images)').all() as { name: string }[];
+      if (!cols.some((c) => c.name === 'kind')) {
+        try {
+          db.exec("ALTER TABLE images ADD COLUMN kind TEXT NOT NULL DEFAULT 'aci'");
+        } catch (e) {
+          if (!/duplicate column/i.test((e as Error).message)) throw e;
+        }
+      }
     } catch (e) {
       throw new RktError('IO', `cannot open the image index in ${dbDir}: ${(e as Error).message}`, { cause: e });
     }
@@ -142,7 +156,7 @@ export class Store implements Disposable {
 
   /** A fresh work dir under cas/tmp, named after this process so gc can tell if it is abandoned. */
   makeTmpDir(): string {
-    const dir = join(this.casDir, 'tmp', `${process.pid}-${randomBytes(6).toString('hex')}`);
+    const dir = join(this.casDir, 'tmp', `${process.pid}-${nodeCrypto().randomBytes(6).toString('hex')}`);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     return dir;
   }
@@ -259,14 +273,50 @@ export class Store implements Disposable {
         const users = this.db.prepare('SELECT count(*) AS n FROM images WHERE tree_id = ?').get(row.treeId) as { n: number };
         if (users.n === 0) this.removeTree(row.treeId);
       }
+      if (row.kind !== 'aci') this.reclaimLayers();
       return true;
     });
+  }
+
+  /** Removes layer entries (kind 'layer') that no image depends on, with their trees. Call inside write(). */
+  reclaimLayers(): string[] {
+    const rows = this.list();
+    const byKey = new Map(rows.map((r) => [r.key, r]));
+    const live = new Set<string>();
+    const visit = (r: ImageRow): void => {
+      for (const d of r.manifest.dependencies ?? []) {
+        const k = d.imageID?.slice(0, 'sha512-'.length + 64);
+        const dep = k ? byKey.get(k) : undefined;
+        if (dep && dep.kind === 'layer' && !live.has(dep.key)) {
+          live.add(dep.key);
+          visit(dep);
+        }
+      }
+    };
+    for (const r of rows) if (r.kind !== 'layer') visit(r);
+    const removed: string[] = [];
+    for (const r of rows) {
+      if (r.kind !== 'layer' || live.has(r.key)) continue;
+      this.db.prepare('DELETE FROM images WHERE key = ?').run(r.key);
+      removed.push(r.key);
+    }
+    if (removed.length > 0) {
+      const used = new Set((this.db.prepare('SELECT tree_id FROM images WHERE tree_id IS NOT NULL').all() as { tree_id: string }[]).map((t) => t.tree_id));
+      for (const key of removed) {
+        const t = byKey.get(key)?.treeId;
+        if (t && !used.has(t)) {
+          used.add(t);
+          this.removeTree(t);
+        }
+      }
+    }
+    return removed;
   }
 
   /** Removes a tree dir: first renamed aside (atomic disappearance), then deleted. */
   removeTree(treeId: string): void {
     const dir = this.treeDir(treeId);
-    const aside = join(this.casDir, 'tmp', `${process.pid}-rm-${randomBytes(4).toString('hex')}`);
+    const aside = join(this.casDir, 'tmp', `${process.pid}-rm-${nodeCrypto().randomBytes(4).toString('hex')}`);
     try {
       mkdirSync(join(this.casDir, 'tmp'), { recursive: true });
       renameSync(dir, aside);

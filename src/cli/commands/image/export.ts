@@ -1,6 +1,8 @@
 // `rkt image export IMAGE OUT.aci`: the stored (uncompressed) ACI, written
 // atomically; its SHA-512 is the image ID.
-import { copyFileSync, existsSync, renameSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { findStored } from '../../../image/fetch/fetcher.ts';
 import { RktError, usage } from '../../../lib/errors.ts';
 import type { Command } from '../../command.ts';
@@ -19,7 +21,20 @@ export const command: Command = {
     const row = findStored(store, image);
     const tmp = `${dest}.rkt-tmp-${process.pid}`;
     try {
-      copyFileSync(store.blobPath(row.key), tmp);
+      if (row.kind === 'docker') {
+        // A Docker image exports as one flattened ACI (as docker2aci's squash did).
+        const { renderImage } = await import('../../../image/render.ts');
+        const tree = await renderImage(store, row);
+        const mdir = `${tmp}.d`;
+        mkdirSync(mdir);
+        try {
+          const { dependencies: _deps, ...m } = row.manifest;
+          writeFileSync(join(mdir, 'manifest'), JSON.stringify(m));
+          execFileSync('tar', ['--numeric-owner', '--xattrs', '-cf', tmp, '-C', mdir, 'manifest', '-C', tree, 'rootfs']);
+        } finally {
+          rmSync(mdir, { recursive: true, force: true });
+        }
+      } else copyFileSync(store.blobPath(row.key), tmp);
       renameSync(tmp, dest);
     } catch (e) {
       rmSync(tmp, { force: true });

@@ -32,7 +32,7 @@ function make(kind: 'extract' | 'render'): Command {
       try {
         mkdirSync(tmp, { recursive: true });
         const rootfs = rootfsOnly ? tmp : join(tmp, 'rootfs');
-        if (kind === 'extract') {
+        if (kind === 'extract' && row.kind !== 'docker') {
           await extractTar(createReadStream(store.blobPath(row.key)), { dest: rootfs, root: 'rootfs', capture: ['manifest'] });
         } else {
           const tree = await renderImage(store, row);

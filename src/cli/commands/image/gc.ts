@@ -8,6 +8,7 @@ import { isErrno } from '../../../lib/errors.ts';
 import type { Store } from '../../../image/store/store.ts';
 import type { Command } from '../../command.ts';
 import { openStore } from './common.ts';
+import { unmountUnder } from '../../../image/docker/layers.ts';
 
 function entries(dir: string): string[] {
   try {
@@ -55,6 +56,7 @@ export function sweepStore(store: Store): string[] {
     const pid = Number.parseInt(t.split('-')[0] ?? '', 10);
     const old = Date.now() - statSync(join(tmpRoot, t)).mtimeMs > 24 * 3600_000;
     if (!Number.isFinite(pid) || pid === process.pid ? old : !alive(pid) || old) {
+      unmountUnder(join(tmpRoot, t)); // a killed `rkt run` may leave a Docker image's layer view mounted
       rmSync(join(tmpRoot, t), { recursive: true, force: true });
       removed.push(`tmp ${t}`);
     }
@@ -74,7 +76,7 @@ export const command: Command = {
     const cutoff = Date.now() - grace;
     let n = 0;
     for (const row of store.list()) {
-      if (row.lastUsed > cutoff) continue;
+      if (row.lastUsed > cutoff || row.kind === 'layer') continue;
       if (store.remove(row.key)) {
         ctx.stdout.write(`successfully removed aci for image: "${row.key}" ("${row.name}")\n`);
         n++;

@@ -9,7 +9,7 @@ import { openStore } from './common.ts';
 
 const FIELDS = {
   id: { header: 'ID', value: (r: ImageRow, full: boolean) => (full ? r.key : listId(r.key)) },
-  name: { header: 'NAME', value: (r: ImageRow) => displayName(r.manifest) },
+  name: { header: 'NAME', value: (r: ImageRow) => shownName(r) },
   size: { header: 'SIZE', value: (r: ImageRow, full: boolean) => (full ? String(r.size + r.treeSize) : humanSize(r.size + r.treeSize)) },
   importtime: { header: 'IMPORT TIME', value: (r: ImageRow, full: boolean) => (full ? fullTime(r.importTime) : humanTime(r.importTime)) },
   lastused: { header: 'LAST USED', value: (r: ImageRow, full: boolean) => (full ? fullTime(r.lastUsed) : humanTime(r.lastUsed)) },
@@ -17,11 +17,17 @@ const FIELDS = {
 type Field = keyof typeof FIELDS;
 
 const SORTS: Record<string, (a: ImageRow, b: ImageRow) => number> = {
-  name: (a, b) => displayName(a.manifest).localeCompare(displayName(b.manifest)),
+  name: (a, b) => shownName(a).localeCompare(shownName(b)),
   importtime: (a, b) => a.importTime - b.importTime,
   lastused: (a, b) => a.lastUsed - b.lastUsed,
   size: (a, b) => a.size + a.treeSize - (b.size + b.treeSize),
 };
+
+/** Docker images under their full `registry/repo:tag`, ACIs as `name:version`. */
+function shownName(r: ImageRow): string {
+  if (r.kind === 'docker') return r.manifest.annotations?.find((a) => a.name === 'appc.io/docker/originalname')?.value ?? displayName(r.manifest);
+  return displayName(r.manifest);
+}
 
 function splitList(v: string): string[] {
   return v.split(',').map((s) => s.trim().toLowerCase()).filter((s) => s !== '');
@@ -53,7 +59,7 @@ export const command: Command = {
     let rows: ImageRow[];
     {
       using store = openStore(ctx.global);
-      rows = store.list();
+      rows = store.list().filter((r) => r.kind !== 'layer');
     }
     rows.sort((a, b) => {
       for (const s of sorts) {
@@ -63,7 +69,7 @@ export const command: Command = {
       return 0;
     });
     if (format !== '') {
-      const list = rows.map((r) => ({ id: r.key, name: displayName(r.manifest), import_time: msToNs(r.importTime), last_used_time: msToNs(r.lastUsed), size: r.size + r.treeSize }));
+      const list = rows.map((r) => ({ id: r.key, name: shownName(r), import_time: msToNs(r.importTime), last_used_time: msToNs(r.lastUsed), size: r.size + r.treeSize }));
       ctx.stdout.write(`${jsonWithNanos(list, format === 'json-pretty')}\n`);
       return 0;
     }

@@ -7,6 +7,7 @@ import { usage } from '../../../lib/errors.ts';
 import { appStatus, createdNs, listPods, podState, readManifest, startedNs, type Pod, type PodState } from '../../../pod/pods.ts';
 import type { Command } from '../../command.ts';
 import { fullTime, humanTime, jsonWithNanos, tabwrite } from '../../output.ts';
+import { formatNetworks, readNetInfo } from '../../../net/setup.ts';
 
 function appState(state: PodState, exit: number | undefined, started: bigint | undefined): string {
   if (exit !== undefined) return 'exited';
@@ -41,7 +42,8 @@ export function podJson(pod: Pod): Record<string, unknown> {
   return {
     name: pod.uuid,
     state,
-    networks: [],
+    // rkt's api/v1 network fields, from net-info.json.
+    networks: readNetInfo(pod.dir).map((n) => ({ netName: n.netName, netConf: n.netConf, pluginPath: n.pluginPath, ifName: n.ifName, ip: n.ip, args: n.args, mask: n.mask })),
     app_names: apps.map((a) => a.name),
     apps,
     ...(created !== undefined ? { created_at: Number(created / 1_000_000_000n) } : {}),
@@ -77,7 +79,7 @@ export const command: Command = {
       const state = podState(p);
       const apps = m?.apps ?? [];
       const uuid = full ? p.uuid : p.uuid.slice(0, 8);
-      const podCols = [state, when(createdNs(p)), when(startedNs(p)), ''];
+      const podCols = [state, when(createdNs(p)), when(startedNs(p)), formatNetworks(readNetInfo(p.dir))];
       if (apps.length === 0) rows.push(full ? [uuid, '', '', '', ...podCols] : [uuid, '', '', ...podCols]);
       apps.forEach((a, i) => {
         const img = displayName({ name: a.image.name, labels: a.image.labels });

@@ -4,7 +4,8 @@ import { RktError, usage } from '../../../lib/errors.ts';
 import { podState } from '../../../pod/pods.ts';
 import type { Plan } from '../../../pod/plan.ts';
 import type { Command } from '../../command.ts';
-import { netMode, startPod } from '../run.ts';
+import { startPod } from '../run.ts';
+import { NET_FLAGS } from '../../../net/pod.ts';
 import { lookupPod } from './common.ts';
 
 export const command: Command = {
@@ -12,7 +13,7 @@ export const command: Command = {
   usage: 'run-prepared UUID',
   summary: 'Run a prepared application pod in rkt',
   flags: [
-    { name: 'net', type: 'strings', bare: 'default', help: 'configure the pod\'s networking: none or host' },
+    ...NET_FLAGS,
     { name: 'hostname', type: 'string', default: '', help: 'pod\'s hostname (default "rkt-$PODUUID")' },
     { name: 'interactive', type: 'bool', default: false, help: 'run pod interactively' },
     { name: 'exit-policy', type: 'string', default: 'fail-fast', help: 'fail-fast or all' },
@@ -29,9 +30,11 @@ export const command: Command = {
     if (v.interactive && plan.apps.length !== 1) throw usage('--interactive can only be used with exactly one app');
     const exitPolicy = v['exit-policy'] as string;
     if (exitPolicy !== 'fail-fast' && exitPolicy !== 'all') throw usage(`invalid --exit-policy "${exitPolicy}"`);
+    const { planNet, startNet } = await import('../../../net/pod.ts');
+    const network = startNet(await planNet(ctx.global, v, plan.flavor), pod.uuid);
     try {
       return await startPod(ctx, pod, plan, {
-        net: netMode(v.net as string[]),
+        network,
         hostname: (v.hostname as string) || `rkt-${pod.uuid}`,
         interactive: v.interactive as boolean,
         exitPolicy: exitPolicy as 'fail-fast' | 'all',

@@ -8,6 +8,7 @@ import type { Command } from '../../command.ts';
 import { fullTime, jsonWithNanos } from '../../output.ts';
 import { podArgs, lookupPod, sleep } from './common.ts';
 import { podJson } from './list.ts';
+import { formatNetworks, readNetInfo } from '../../../net/setup.ts';
 
 /** `--wait[=true|false|DURATION]`: undefined = no wait, Infinity = forever, else ms. */
 export function waitArg(v: string): number | undefined {
@@ -61,7 +62,7 @@ export const command: Command = {
     if (created !== undefined) lines.push(`created=${fullTime(Number(created / 1_000_000n))}`);
     const started = startedNs(pod);
     if (started !== undefined) lines.push(`started=${fullTime(Number(started / 1_000_000n))}`);
-    if (state === 'running' || state.startsWith('exited') || state === 'deleting') lines.push('networks=');
+    if (state === 'running' || state.startsWith('exited') || state === 'deleting') lines.push(`networks=${formatNetworks(readNetInfo(pod.dir))}`);
     const pid = podPid(pod);
     if (pid !== undefined && (state === 'running' || state === 'deleting' || state.startsWith('exited'))) lines.push(`pid=${pid}`);
     lines.push(`exited=${state !== 'running' && state !== 'preparing' && state !== 'prepared' && state !== 'embryo'}`);
@@ -69,6 +70,8 @@ export const command: Command = {
       for (const app of readManifest(pod)?.apps ?? []) {
         const st = appStatus(pod, app.name);
         if (st.exitCode !== undefined) lines.push(`app-${app.name}=${st.exitCode}`);
+        // Written by the monitor when the app's memory cgroup saw OOM kills.
+        if (existsSync(join(pod.dir, 'apps', app.name, 'oom'))) lines.push(`app-${app.name}-reason=oom-killed`);
       }
     }
     ctx.stdout.write(`${lines.join('\n')}\n`);

@@ -1,0 +1,395 @@
+// A pod's networks, end to end: a named network namespace
+// (/var/run/netns/rkt-<uuid>), CNI ADD for each network in file order, IP
+// masquerade and port forwards through one iptables-restore, the results in
+// the pod dir (`netns`, `net-info.json`, `net-state.json`); and the
+// idempotent teardown run when the pod exits and again by gc/rm.
+//
+// Start-up speed: `rkt run` starts the setup (netns + ADD) as soon as its
+// flags are parsed, in child processes running while the images are
+// resolved and the pod is prepared; it waits for it just before launching.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { RktError } from '../lib/errors.ts';
+import { debug } from '../lib/log.ts';
+import { cniErrorText, cniPath, findPlugin, invokeSync, parseCniResult, type CniResult } from './cni.ts';
+import type { ChosenNet } from './config.ts';
+import { chainId, natRules, removePodRules, restoreAsync, checkHostPorts, type MasqRule, type PortForward } from './ports.ts';
+
+export const NETNS_DIR = '/var/run/netns';
+export const IPAM_DIR = '/var/lib/cni/networks';
+
+export function netnsName(uuid: string): string {
+  return `rkt-${uuid}`;
+}
+
+export interface NetRecord {
+  netName: string;
+  netConf: string;
+  pluginPath: string;
+  ifName: string;
+  args: string;
+  /** The configuration as given to the plugin (ipMasq removed: rkt applies it). */
+  conf: Record<string, unknown>;
+  ipMasq: boolean;
+  result?: CniResult | undefined;
+  /** The plugin's raw result, passed back as prevResult on DEL (CNI >= 0.4.0). */
+  rawResult?: Record<string, unknown> | undefined;
+}
+
+export interface NetState {
+  uuid: string;
+  netns: string;
+  networks: NetRecord[];
+  forwards: PortForward[];
+  /** Address families rkt wrote iptables rules for. */
+  families: (4 | 6)[];
+}
+
+/** What `rkt list`/`status` and the JSON formats show (rkt's net-info.json). */
+export interface NetInfo {
+  netName: string;
+  netConf: string;
+  pluginPath: string;
+  ifName: string;
+  ip: string;
+  args: string;
+  mask: string;
+  ip6?: string;
+  gateway?: string;
+}
+
+function spawnAsync(cmd: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const err: Buffer[] = [];
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.on('error', (e) => reject(new RktError('NOT_FOUND', `networking: cannot run ${cmd}: ${e.message}`)));
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new RktError('STATE', `networking: ${cmd} ${args.join(' ')}: ${Buffer.concat(err).toString().trim()}`))));
+  });
+}
+
+function prefixMask(prefix: number): string {
+  const m = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+  return [24, 16, 8, 0].map((s) => (m >>> s) & 255).join('.');
+}
+
+/** The network (CIDR) containing an address/prefix. Pure, IPv4 and IPv6. */
+export function networkOf(cidr: string): string {
+  const [ip, p] = cidr.split('/') as [string, string];
+  const prefix = Number(p);
+  if (!ip.includes(':')) {
+    const n = ip.split('.').reduce((a, o) => ((a << 8) | Number(o)) >>> 0, 0);
+    const m = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+    const net = (n & m) >>> 0;
+    return `${[24, 16, 8, 0].map((s) => (net >>> s) & 255).join('.')}/${prefix}`;
+  }
+  const full = expand6(ip);
+  let big = BigInt(`0x${full}`);
+  const mask = prefix === 0 ? 0n : ((1n << 128n) - 1n) ^ ((1n << BigInt(128 - prefix)) - 1n);
+  big &= mask;
+  const hex = big.toString(16).padStart(32, '0');
+  const groups = hex.match(/.{4}/g)!.map((g) => g.replace(/^0+(?=.)/, ''));
+  return `${groups.join(':')}/${prefix}`;
+}
+
+function expand6(ip: string): string {
+  const [a, b] = ip.split('::') as [string, string | undefined];
+  const left = a ? a.split(':') : [];
+  const right = b !== undefined && b !== '' ? b.split(':') : [];
+  const fill = b === undefined ? [] : new Array(8 - left.length - right.length).fill('0');
+  return [...left, ...fill, ...right].map((g) => g.padStart(4, '0')).join('');
+}
+
+/** rkt's net-info.json entries from the state. Pure. */
+export function netInfo(s: NetState): NetInfo[] {
+  return s.networks.filter((n) => n.result).map((n) => {
+    const r = n.result as CniResult;
+    const v4 = r.ips.find((i) => i.version === '4');
+    const v6 = r.ips.find((i) => i.version === '6');
+    const [ip, prefix] = (v4?.address ?? '').split('/');
+    return {
+      netName: n.netName,
+      netConf: n.netConf,
+      pluginPath: n.pluginPath,
+      ifName: n.ifName,
+      ip: ip ?? '',
+      args: n.args,
+      mask: prefix ? prefixMask(Number(prefix)) : '',
+      ...(v6 ? { ip6: v6.address.split('/')[0] as string } : {}),
+      ...(v4?.gateway ? { gateway: v4.gateway } : {}),
+    };
+  });
+}
+
+/** `name:ip4=A.B.C.D` (and `name:ip6=…`), joined by ", " (rkt list/status). Pure. */
+export function formatNetworks(infos: readonly NetInfo[]): string {
+  return infos.flatMap((n) => [...(n.ip ? [`${n.netName}:ip4=${n.ip}`] : []), ...(n.ip6 ? [`${n.netName}:ip6=${n.ip6}`] : [])]).join(', ');
+}
+
+export function readNetInfo(podDir: string): NetInfo[] {
+  try {
+    const v = JSON.parse(readFileSync(join(podDir, 'net-info.json'), 'utf8')) as unknown;
+    return Array.isArray(v) ? (v as NetInfo[]) : [];
+  } catch {
+    return [];
+  }
+}
+
+function pluginFor(n: ChosenNet, path: readonly string[]): string {
+  const p = findPlugin(n.net.type, path);
+  if (!p) throw new RktError('NOT_FOUND', `networking: network "${n.net.name}": CNI plugin "${n.net.type}" not found in ${path.join(':')}`);
+  const ipam = (n.net.conf.ipam as { type?: string } | undefined)?.type;
+  if (ipam && !findPlugin(ipam, path)) throw new RktError('NOT_FOUND', `networking: network "${n.net.name}": CNI IPAM plugin "${ipam}" not found in ${path.join(':')}`);
+  return p;
+}
+
+/** Checks everything that can be checked without side effects (plugins present). */
+export function preflight(nets: readonly ChosenNet[]): void {
+  const path = cniPath();
+  for (const n of nets) pluginFor(n, path);
+}
+
+function withPrev(conf: Record<string, unknown>, prev: Record<string, unknown> | undefined): Record<string, unknown> {
+  const v = String(conf.cniVersion ?? '0.1.0');
+  const [maj, min] = v.split('.').map(Number) as [number, number];
+  return prev && (maj > 0 || min >= 4) ? { ...conf, prevResult: prev } : conf;
+}
+
+const SEP = '--rkt-cni-result-end--';
+
+/*
+ * The whole chain (netns, lo up, ADD per network in order) runs in one
+ * shell, so that it does not wait for Node's event loop, which is busy
+ * preparing the pod meanwhile. Exit 90: netns not created; 91: lo; 100+i:
+ * ADD of network i failed. Each plugin's stdout is followed by SEP.
+ */
+const SETUP_SCRIPT = `
+ip netns add "$RKT_NS" || exit 90
+ip -n "$RKT_NS" link set lo up &
+lo=$!
+i=0
+while [ "$i" -lt "$RKT_N" ]; do
+  eval "conf=\\$RKT_CONF_$i plugin=\\$RKT_PLUGIN_$i ifname=\\$RKT_IF_$i args=\\$RKT_ARGS_$i"
+  printf '%s' "$conf" | CNI_COMMAND=ADD CNI_IFNAME="$ifname" CNI_ARGS="$args" "$plugin"
+  st=$?
+  printf '\\n%s\\n' "$RKT_SEP"
+  [ "$st" -eq 0 ] || exit $((100 + i))
+  i=$((i + 1))
+done
+wait "$lo" || exit 91
+`;
+
+function runSetupScript(env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('/bin/sh', ['-c', SETUP_SCRIPT], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(new RktError('NOT_FOUND', `networking: cannot run /bin/sh: ${e.message}`));
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 255, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
+    });
+  });
+}
+
+/** Creates the netns and runs CNI ADD for each network; rolls back everything on failure. */
+export async function setupNetworks(uuid: string, nets: readonly ChosenNet[]): Promise<NetState> {
+  const path = cniPath();
+  const state: NetState = { uuid, netns: join(NETNS_DIR, netnsName(uuid)), networks: [], forwards: [], families: [] };
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+    CNI_CONTAINERID: uuid,
+    CNI_NETNS: state.netns,
+    CNI_PATH: path.join(':'),
+    RKT_NS: netnsName(uuid),
+    RKT_N: String(nets.length),
+    RKT_SEP: SEP,
+  };
+  nets.forEach((n, i) => {
+    const plugin = pluginFor(n, path);
+    const { ipMasq, ...conf } = n.net.conf;
+    state.networks.push({ netName: n.net.name, netConf: n.net.file, pluginPath: plugin, ifName: n.ifName, args: n.args, conf, ipMasq: ipMasq === true });
+    env[`RKT_CONF_${i}`] = JSON.stringify(conf);
+    env[`RKT_PLUGIN_${i}`] = plugin;
+    env[`RKT_IF_${i}`] = n.ifName;
+    env[`RKT_ARGS_${i}`] = n.args;
+  });
+  const r = await runSetupScript(env);
+  // A netns that could not be created leaves nothing of ours (the name may belong to a racing run-prepared of the same pod).
+  if (r.code === 90) throw new RktError('STATE', `networking: cannot create network namespace ${netnsName(uuid)}: ${r.stderr.trim()}`);
+  try {
+    const parts = r.stdout.split(`\n${SEP}\n`);
+    if (r.code >= 100 && r.code < 100 + nets.length) {
+      const i = r.code - 100;
+      const n = state.networks[i] as NetRecord;
+      state.networks = state.networks.slice(0, i + 1);
+      throw new RktError('STATE', `networking: network "${n.netName}": ${cniErrorText(parts[i] ?? '', r.stderr)}`);
+    }
+    if (r.code !== 0) throw new RktError('STATE', `networking: setting up network namespace ${netnsName(uuid)} failed: ${r.stderr.trim() || `exit ${r.code}`}`);
+    state.networks.forEach((rec, i) => {
+      const out = parts[i] ?? '';
+      rec.result = parseCniResult(out);
+      rec.rawResult = JSON.parse(out) as Record<string, unknown>;
+      if (rec.result.ips.length === 0) debug(`network ${rec.netName} returned no IP address`);
+    });
+    await applyRules(state, []);
+    return state;
+  } catch (e) {
+    teardownState(state);
+    throw e;
+  }
+}
+
+/** The network carrying port forwards: the first with IP masquerade, else the last (rkt). */
+export function portNetwork(s: NetState): NetRecord | undefined {
+  return s.networks.find((n) => n.ipMasq && n.result) ?? s.networks.filter((n) => n.result).at(-1);
+}
+
+async function applyRules(s: NetState, forwards: readonly PortForward[]): Promise<void> {
+  const byFamily = new Map<4 | 6, MasqRule[]>([[4, []], [6, []]]);
+  s.networks.forEach((n, index) => {
+    if (!n.ipMasq || !n.result) return;
+    for (const ip of n.result.ips) byFamily.get(ip.version === '6' ? 6 : 4)!.push({ ip: ip.address.split('/')[0] as string, subnet: networkOf(ip.address), index });
+  });
+  const pn = forwards.length > 0 ? portNetwork(s) : undefined;
+  const podIp = pn?.result?.ips.find((i) => i.version === '4')?.address.split('/')[0];
+  if (forwards.length > 0 && !podIp) throw new RktError('STATE', `networking: network "${pn?.netName ?? '?'}" has no IPv4 address for port forwarding`);
+  const jobs: Promise<void>[] = [];
+  for (const family of [4, 6] as const) {
+    const rules = natRules(s.uuid, family, byFamily.get(family)!, family === 4 ? forwards : [], podIp);
+    if (!rules) continue;
+    if (!s.families.includes(family)) s.families.push(family);
+    jobs.push(restoreAsync(family, rules));
+  }
+  if (forwards.length > 0 && pn?.result) {
+    // Localhost access: DNATed packets from 127.0.0.1 leave through the host-side interface.
+    for (const i of pn.result.interfaces) {
+      if (i.sandbox) continue;
+      try {
+        writeFileSync(`/proc/sys/net/ipv4/conf/${i.name}/route_localnet`, '1');
+      } catch (e) {
+        debug(`route_localnet on ${i.name}: ${(e as Error).message}`);
+      }
+    }
+  }
+  const res = await Promise.allSettled(jobs);
+  const bad = res.find((r) => r.status === 'rejected');
+  if (bad) throw new RktError('STATE', `networking: ${(bad as PromiseRejectedResult).reason?.message ?? 'iptables failed'}`);
+}
+
+/** Adds the port forwards of a set-up pod (rolls the whole network back on failure). */
+export async function addForwards(s: NetState, forwards: readonly PortForward[]): Promise<void> {
+  if (forwards.length === 0) return;
+  try {
+    await checkHostPorts(forwards);
+    s.forwards = [...forwards];
+    await applyRules({ ...s, networks: s.networks.map((n) => ({ ...n, ipMasq: false })) }, forwards);
+    if (!s.families.includes(4)) s.families.push(4);
+  } catch (e) {
+    teardownState(s);
+    throw e;
+  }
+}
+
+export function writeNetFiles(podDir: string, s: NetState): void {
+  writeFileSync(join(podDir, 'netns'), s.netns);
+  writeFileSync(join(podDir, 'net-state.json'), JSON.stringify(s));
+  writeFileSync(join(podDir, 'net-info.json'), JSON.stringify(netInfo(s)));
+}
+
+/** host-local IPAM files held by a container (`<id>\r\n<ifname>`), in one network's dir. */
+function releaseIpam(dir: string, uuid: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    if (n === 'lock' || n.startsWith('last_reserved_ip')) continue;
+    try {
+      const t = readFileSync(join(dir, n), 'utf8');
+      if (t.split(/\r?\n/)[0]?.trim() === uuid) rmSync(join(dir, n), { force: true });
+    } catch {
+      /* gone */
+    }
+  }
+}
+
+function ipamDirs(s: NetState | undefined): string[] {
+  if (!s || s.networks.length === 0) {
+    try {
+      return readdirSync(IPAM_DIR).map((n) => join(IPAM_DIR, n));
+    } catch {
+      return [];
+    }
+  }
+  return s.networks.map((n) => {
+    const ipam = n.conf.ipam as { type?: string; dataDir?: string } | undefined;
+    return ipam?.dataDir ? join(ipam.dataDir, n.netName) : join(IPAM_DIR, n.netName);
+  });
+}
+
+/**
+ * Removes everything of the pod's networks: CNI DEL (reverse order), rkt's
+ * iptables rules, leftover IPAM reservations, the netns. Idempotent and
+ * best-effort: returns the problems met (for debug output).
+ */
+export function teardownState(s: NetState | undefined, uuid = s?.uuid ?? ''): string[] {
+  const problems: string[] = [];
+  if (!uuid) return problems;
+  const ns = join(NETNS_DIR, netnsName(uuid));
+  const nsExists = existsSync(ns);
+  const path = cniPath();
+  for (const n of [...(s?.networks ?? [])].reverse()) {
+    if (!existsSync(n.pluginPath)) continue;
+    const err = invokeSync({ command: 'DEL', plugin: n.pluginPath, containerId: uuid, netns: nsExists ? ns : '', ifName: n.ifName, args: n.args, path, conf: withPrev(n.conf, n.rawResult) });
+    if (err) problems.push(`CNI DEL ${n.netName}: ${err}`);
+  }
+  const families = new Set<4 | 6>(s ? s.families : [4]);
+  if (!s && existsSync('/proc/net/if_inet6')) families.add(6);
+  for (const f of families) {
+    const err = removePodRules(uuid, f);
+    if (err) problems.push(err);
+  }
+  for (const d of ipamDirs(s)) releaseIpam(d, uuid);
+  if (existsSync(ns)) {
+    const r = spawnSync('ip', ['netns', 'delete', netnsName(uuid)], { encoding: 'utf8', timeout: 30_000 });
+    if (r.status !== 0) {
+      spawnSync('umount', ['-l', ns], { stdio: 'ignore', timeout: 30_000 });
+      rmSync(ns, { force: true });
+    }
+  }
+  return problems;
+}
+
+/** Network teardown of a pod from what its dir records; also works when nothing was recorded. */
+export function teardownPodNetwork(podDir: string, uuid: string): string[] {
+  let s: NetState | undefined;
+  try {
+    s = JSON.parse(readFileSync(join(podDir, 'net-state.json'), 'utf8')) as NetState;
+  } catch {
+    s = undefined;
+  }
+  // A pod without any network record and without a netns never had a contained network.
+  if (!s && !existsSync(join(NETNS_DIR, netnsName(uuid)))) {
+    if (!existsSync(join(podDir, 'netns'))) return [];
+  }
+  const problems = teardownState(s, uuid);
+  for (const p of problems) debug(`network teardown of pod ${uuid}: ${p}`);
+  return problems;
+}
+
+/** The monitor's cleanup command for this pod: `rkt --dir=DATA __net-teardown UUID`. */
+export function teardownArgv(dataDir: string, uuid: string): string[] {
+  return [process.execPath, process.argv[1] as string, `--dir=${dataDir}`, '__net-teardown', uuid];
+}
+
+export { chainId };
