@@ -9,6 +9,9 @@ NODE = $(if $(wildcard $(TOOLS_NODE)),$(TOOLS_NODE),node)
 PREFIX ?= /usr/local
 # tap on stdout: its closing `# tests / # pass / # fail` lines are what CI reads.
 TEST_FLAGS ?= --test-reporter=tap
+# Bounds: a hung test fails after this long instead of hanging CI.
+UNIT_TIMEOUT ?= 60000
+INTEGRATION_TIMEOUT ?= 300000
 UNIT_TESTS = $(wildcard test/unit/*.test.ts)
 INTEGRATION_TESTS = $(wildcard test/integration/*.test.ts)
 SOURCES = $(shell find src -name '*.ts' 2>/dev/null)
@@ -31,11 +34,11 @@ typecheck: deps
 
 test-unit: build
 	@if [ -z "$(UNIT_TESTS)" ]; then echo "no unit tests"; else \
-	  $(NODE) --test $(TEST_FLAGS) $(UNIT_TESTS); fi
+	  $(NODE) --test --test-timeout=$(UNIT_TIMEOUT) $(TEST_FLAGS) $(UNIT_TESTS); fi
 
 test-integration: build
 	@if [ -z "$(INTEGRATION_TESTS)" ]; then echo "no integration tests"; else \
-	  $(NODE) --test --test-concurrency=1 $(TEST_FLAGS) $(INTEGRATION_TESTS); fi
+	  $(NODE) --test --test-concurrency=1 --test-timeout=$(INTEGRATION_TIMEOUT) --test-force-exit $(TEST_FLAGS) $(INTEGRATION_TESTS); fi
 
 # Runs every stage even when an earlier one fails, so one CI run reports all
 # of them; fails at the end if any failed.

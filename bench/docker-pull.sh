@@ -77,7 +77,7 @@ args=(--runs "$RUNS" --warmup 1 --export-json "$S/r.json"
   --prepare "sync; rm -rf $S/untar; mkdir -p $S/untar" -n gzip-tar "$UNTAR"
   --prepare "sync; rm -rf $S/sk $S/bundle" -n skopeo-umoci "$SKOPEO")
 if [ -n "$PODMAN" ]; then args+=(--prepare "sync; podman rmi -af >/dev/null 2>&1; rm -rf $S/podman/root; true" -n podman "$PODMAN"); fi
-hyperfine -N "${args[@]}" >&2 2>&1 || hyperfine "${args[@]}" >&2
+hyperfine "${args[@]}" >&2
 
 echo "| image | layers 3, $((compressed / 1000000)) MB gzip, $((uncompressed / 1000000)) MB tar, $entries entries |"
 echo "|---|---|"

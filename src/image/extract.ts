@@ -39,6 +39,8 @@ export interface ExtractResult {
   entries: number;
   /** Directories (relative, '' = root) marked opaque by `.wh..wh..opq` (whiteouts: 'overlay'). */
   opaque: string[];
+  /** Extended attributes from pax `SCHILY.xattr.*` records (whiteouts: 'overlay' only): [rel path, name, value]. */
+  xattrs: [string, string, Buffer][];
 }
 
 const MAX_CAPTURE = 16 << 20;
@@ -165,6 +167,11 @@ async function entry(tree: Tree, opts: ExtractOptions, h: Header, body: Readable
   }
   tree.parents(rel, h.name);
   const abs = join(tree.dest, rel);
+  if (opts.whiteouts === 'overlay' && h.pax && h.type !== 'symlink') {
+    for (const [k, v] of Object.entries(h.pax)) {
+      if (k.startsWith('SCHILY.xattr.')) out.xattrs.push([rel, k.slice('SCHILY.xattr.'.length), Buffer.from(String(v), 'utf8')]);
+    }
+  }
   switch (h.type) {
     case 'file':
     case 'contiguous-file':
@@ -228,7 +235,7 @@ async function entry(tree: Tree, opts: ExtractOptions, h: Header, body: Readable
 export async function extractTar(input: Readable, opts: ExtractOptions): Promise<ExtractResult> {
   mkdirSync(opts.dest, { recursive: true, mode: 0o755 });
   const tree = new Tree(opts.dest, opts.layered ?? false);
-  const out: ExtractResult = { captured: new Map(), entries: 0, opaque: [] };
+  const out: ExtractResult = { captured: new Map(), entries: 0, opaque: [], xattrs: [] };
   const ex = tar.extract();
   input.on('error', (e) => ex.destroy(e));
   input.pipe(ex);

@@ -4,6 +4,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { GlobalOptions } from '../config/global.ts';
+import { dataDir } from '../config/files.ts';
 import { RktError } from '../lib/errors.ts';
 import type { FlagDef } from '../cli/flags.ts';
 import { chooseNets, loadNetConfs, parseNetFlags, type ChosenNet, type NetSelection } from './config.ts';
@@ -21,6 +22,7 @@ export const NET_FLAGS: FlagDef[] = [
 ];
 
 export interface NetPlan {
+  dataDir: string;
   selection: NetSelection;
   nets: ChosenNet[];
   ports: PortRequest[];
@@ -43,13 +45,13 @@ export async function planNet(g: GlobalOptions, v: Record<string, unknown>, flav
   if (flavor === 'fly') selection = { kind: 'host' };
   if (selection.kind !== 'contained') {
     if (ports.length > 0) throw new RktError('USAGE', `--port needs a contained network (not --net=${selection.kind})`);
-    return { selection, nets: [], ports, dns };
+    return { dataDir: dataDir(g), selection, nets: [], ports, dns };
   }
   const confs = loadNetConfs([g.localConfig, g.userConfig]);
   const nets = chooseNets(selection, confs);
   const { preflight } = await import('./setup.ts');
   preflight(nets);
-  return { selection, nets, ports, dns };
+  return { dataDir: dataDir(g), selection, nets, ports, dns };
 }
 
 export type PodNetMode = 'none' | 'host' | { netns: string; cleanup: string[] };
@@ -74,12 +76,23 @@ export interface NetHandle {
 /** Starts the network setup now (netns + CNI ADD run in child processes). */
 export function startNet(plan: NetPlan, uuid: string): NetHandle {
   const contained = plan.selection.kind === 'contained';
-  const ready = contained ? import('./setup.ts').then((m) => m.setupNetworks(uuid, plan.nets)) : Promise.resolve(undefined);
+  const ready = contained
+    ? import('./setup.ts').then((m) => {
+        m.markPending(plan.dataDir, uuid);
+        return m.setupNetworks(uuid, plan.nets).catch((e: unknown) => {
+          m.clearPending(plan.dataDir, uuid);
+          throw e;
+        });
+      })
+    : Promise.resolve(undefined);
   ready.catch(() => {});
   return {
     async abort() {
       const s = await ready.catch(() => undefined);
-      if (s) (await import('./setup.ts')).teardownState(s);
+      if (!s) return;
+      const m = await import('./setup.ts');
+      m.teardownState(s);
+      m.clearPending(plan.dataDir, uuid);
     },
     async finish(podDir, dataDir, hostname, declared) {
       const s = await ready;
@@ -91,9 +104,11 @@ export function startNet(plan: NetPlan, uuid: string): NetHandle {
         await m.addForwards(s, resolvePorts(plan.ports, declared));
       } catch (e) {
         m.teardownState(s);
+        m.clearPending(plan.dataDir, uuid);
         throw e;
       }
       m.writeNetFiles(podDir, s);
+      m.clearPending(plan.dataDir, uuid);
       const withDns = s.networks.find((n) => n.result && n.result.dns.nameservers.length > 0)?.result?.dns;
       return { mode: { netns: s.netns, cleanup: m.teardownArgv(dataDir, uuid) }, etc: etc(withDns) };
     },

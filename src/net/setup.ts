@@ -8,9 +8,10 @@
 // flags are parsed, in child processes running while the images are
 // resolved and the pod is prepared; it waits for it just before launching.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RktError } from '../lib/errors.ts';
+import { formatProcId, isAlive, parseProcId, selfId } from '../lib/proc.ts';
 import { debug } from '../lib/log.ts';
 import { cniErrorText, cniPath, findPlugin, invokeSync, parseCniResult, type CniResult } from './cni.ts';
 import type { ChosenNet } from './config.ts';
@@ -161,7 +162,8 @@ const SEP = '--rkt-cni-result-end--';
 /*
  * The whole chain (netns, lo up, ADD per network in order) runs in one
  * shell, so that it does not wait for Node's event loop, which is busy
- * preparing the pod meanwhile. Exit 90: netns not created; 91: lo; 100+i:
+ * preparing the pod meanwhile. Exit 90: netns not created; 91: lo; 93: rkt
+ * is gone; 100+i:
  * ADD of network i failed. Each plugin's stdout is followed by SEP.
  */
 const SETUP_SCRIPT = `
@@ -170,6 +172,7 @@ ip -n "$RKT_NS" link set lo up &
 lo=$!
 i=0
 while [ "$i" -lt "$RKT_N" ]; do
+  kill -0 "$RKT_PID" 2>/dev/null || exit 93
   eval "conf=\\$RKT_CONF_$i plugin=\\$RKT_PLUGIN_$i ifname=\\$RKT_IF_$i args=\\$RKT_ARGS_$i"
   printf '%s' "$conf" | CNI_COMMAND=ADD CNI_IFNAME="$ifname" CNI_ARGS="$args" "$plugin"
   st=$?
@@ -211,6 +214,8 @@ export async function setupNetworks(uuid: string, nets: readonly ChosenNet[]): P
     RKT_NS: netnsName(uuid),
     RKT_N: String(nets.length),
     RKT_SEP: SEP,
+    // rkt killed meanwhile: stop (gc tears down what was done, see gcPendingNetworks).
+    RKT_PID: String(process.pid),
   };
   nets.forEach((n, i) => {
     const plugin = pluginFor(n, path);
@@ -382,9 +387,59 @@ export function teardownPodNetwork(podDir: string, uuid: string): string[] {
   if (!s && !existsSync(join(NETNS_DIR, netnsName(uuid)))) {
     if (!existsSync(join(podDir, 'netns'))) return [];
   }
+  // Already done completely (at exit): gc and rm need not redo CNI DEL.
+  if (existsSync(join(podDir, 'net-down')) && !existsSync(join(NETNS_DIR, netnsName(uuid)))) return [];
   const problems = teardownState(s, uuid);
   for (const p of problems) debug(`network teardown of pod ${uuid}: ${p}`);
+  if (problems.length === 0) {
+    try {
+      writeFileSync(join(podDir, 'net-down'), '');
+    } catch {
+      /* the pod dir is being removed */
+    }
+  }
   return problems;
+}
+
+/*
+ * A setup in flight is recorded in DATA/net/pending/<uuid> (owner: this
+ * process) until the pod dir holds its network files, so that a rkt killed
+ * before the pod dir exists leaves something gc can find.
+ */
+function pendingFile(dataDir: string, uuid: string): string {
+  return join(dataDir, 'net', 'pending', uuid);
+}
+
+export function markPending(dataDir: string, uuid: string): void {
+  mkdirSync(join(dataDir, 'net', 'pending'), { recursive: true, mode: 0o750 });
+  writeFileSync(pendingFile(dataDir, uuid), formatProcId(selfId()));
+}
+
+export function clearPending(dataDir: string, uuid: string): void {
+  rmSync(pendingFile(dataDir, uuid), { force: true });
+}
+
+/** gc: tears down the networks of setups whose rkt died before recording them in a pod dir. */
+export function gcPendingNetworks(dataDir: string): void {
+  const dir = join(dataDir, 'net', 'pending');
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const uuid of names) {
+    if (!/^[0-9a-f-]{36}$/.test(uuid)) continue;
+    let owner;
+    try {
+      owner = parseProcId(readFileSync(join(dir, uuid), 'utf8'));
+    } catch {
+      continue;
+    }
+    if (isAlive(owner)) continue;
+    for (const p of teardownState(undefined, uuid)) debug(`network teardown of ${uuid}: ${p}`);
+    clearPending(dataDir, uuid);
+  }
 }
 
 /** The monitor's cleanup command for this pod: `rkt --dir=DATA __net-teardown UUID`. */

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { formatProcId, selfId, isAlive, parseProcId } from '../lib/proc.ts';
 import { listPods, movePod, ownerAlive, createdNs, type Pod } from './pods.ts';
 import { teardown } from './teardown.ts';
+import { gcPendingNetworks } from '../net/setup.ts';
 
 export interface GcOptions {
   gracePeriod: number;
@@ -65,4 +66,6 @@ export function gcPods(dataDir: string, o: GcOptions): void {
     o.onCollect(pod);
     teardown(pod);
   }
+  // Network setups whose rkt died before the pod dir recorded them (net/setup.ts).
+  gcPendingNetworks(dataDir);
 }

@@ -90,6 +90,16 @@ function hasNonEmptyFile(rootfs: string, path: string): boolean {
   }
 }
 
+function prepopulateVolume(rootfs: string, path: string, dest: string): void {
+  const src = secureJoin(rootfs, path);
+  try {
+    if (!statSync(src).isDirectory()) return;
+  } catch {
+    return;
+  }
+  execFileSync('cp', ['-a', '--', `${src}/.`, dest]);
+}
+
 /** Creates an empty volume's dir; returns its path relative to the pod dir (the pod moves between places). */
 function makeEmptyVolume(pod: Pod, v: Volume): string {
   const rel = join('sharedVolumes', v.name);
@@ -139,6 +149,8 @@ function planApp(pod: Pod, o: PrepareOptions, a: ResolvedApp, name: string, volu
     const mp = image.mountPoints?.find((p) => p.path === m.path);
     const readOnly = v.readOnly ?? mp?.readOnly ?? false;
     const source = v.kind === 'host' ? (v.source as string) : makeEmptyVolume(pod, v);
+    // rkt pre-populates the implicit empty volumes of Docker-converted images with the image's files at that path.
+    if (v.kind === 'empty' && docker && mp && v.name === `${name}-${mp.name}`) prepopulateVolume(rootfs, m.path, join(pod.dir, source));
     if (v.kind === 'host') {
       try {
         statSync(source);
@@ -213,10 +225,7 @@ export function preparePod(pod: Pod, o: PrepareOptions): { manifest: PodManifest
   }
   const manifest = emptyPodManifest();
   const plan: Plan = { flavor: o.flavor, noOverlay: o.noOverlay, apps: [] };
-  if (o.privateUsers) {
-    if (o.apps.length > 1) throw new RktError('USAGE', '--private-users supports pods of one app in this version');
-    plan.privateUsers = allocateRange();
-  }
+  if (o.privateUsers) plan.privateUsers = allocateRange();
   for (const a of o.apps) {
     const name = checkAppName((a.req.flags.name as string) || defaultAppName(a.row.manifest.name));
     if (names.has(name)) throw new RktError('USAGE', `duplicate app name "${name}"`, { hint: 'give each app its own --name' });

@@ -67,5 +67,6 @@ export function teardown(pod: Pod): void {
     unmountAll(ns);
     if (mountsUnder(ns).length === 0) rmSync(ns, { recursive: true, force: true });
   }
-  if (existsSync(pod.dir)) rmSync(pod.dir, { recursive: true, force: true });
+  // The monitor's detached cleanup may still be writing `cleaned` (ENOTEMPTY): rmSync retries.
+  if (existsSync(pod.dir)) rmSync(pod.dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
 }

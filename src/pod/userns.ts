@@ -44,6 +44,15 @@ export function usernsDir(uuid: string): string {
   return join('/run/rkt/userns', uuid);
 }
 
+/** The pause container's empty rootfs, searchable from inside the user namespace. */
+export function usernsPauseRootfs(uuid: string, u: { uidBase: number }): string {
+  const dir = join(usernsDir(uuid), 'pause', 'rootfs');
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  chownSync(dir, u.uidBase, u.uidBase);
+  for (let d = dirname(dir); d !== '/run'; d = dirname(d)) chmodSync(d, 0o711);
+  return dir;
+}
+
 function confPath(p: string): string {
   if (/[\t\n]/.test(p)) throw new RktError('USAGE', `path ${JSON.stringify(p)} contains a tab or newline`);
   return p;

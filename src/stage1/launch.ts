@@ -15,7 +15,7 @@ import { catatonitPath, monitorPath, ociRuntime } from './runtime.ts';
 import { etcMounts, writeEtcFiles, type EtcPlan, type PodNetMode } from '../net/pod.ts';
 import { hostsMode, NO_DNS } from '../net/dns.ts';
 import { ociSecurity } from './security.ts';
-import { prepareUserns } from '../pod/userns.ts';
+import { prepareUserns, usernsPauseRootfs } from '../pod/userns.ts';
 
 export interface LaunchOptions {
   /** none: a fresh netns with lo only (runc's); host; or the pod's CNI netns (net/setup.ts). */
@@ -73,11 +73,13 @@ function netNs(net: PodNetMode): NsSpec {
   return net === 'host' ? 'host' : net === 'none' ? 'new' : { path: net.netns };
 }
 
-function startPause(pod: Pod, runtime: string, o: LaunchOptions): number {
+function startPause(pod: Pod, runtime: string, o: LaunchOptions, userns?: { uidBase: number; count: number }): number {
   const dir = join(pod.dir, 'pause');
   mkdirSync(join(dir, 'rootfs'), { recursive: true });
   const network: NsSpec = netNs(o.net);
-  writeFileSync(join(dir, 'config.json'), JSON.stringify(pauseSpec({ rootfs: join(dir, 'rootfs'), catatonit: catatonitPath(), hostname: o.hostname, network, cgroupsPath: `/${pauseId(pod.uuid)}` })));
+  // With --private-users the pause container owns the pod's user namespace; its (empty) rootfs must be reachable from inside it.
+  const rootfs = userns ? usernsPauseRootfs(pod.uuid, userns) : join(dir, 'rootfs');
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(pauseSpec({ rootfs, catatonit: catatonitPath(), hostname: o.hostname, network, cgroupsPath: `/${pauseId(pod.uuid)}`, userns })));
   // The detached container inherits runc's stdio: a pipe would never reach EOF, so errors go to a file.
   const logPath = join(dir, 'runc.log');
   const log = openSync(logPath, 'w');
@@ -109,13 +111,17 @@ export function launch(pod: Pod, plan: Plan, o: LaunchOptions): never {
     `interactive\t${o.interactive ? 1 : 0}`,
     `debug\t${o.debug ? 1 : 0}`,
   ];
-  let ns: { pid: NsSpec; network: NsSpec; ipc: NsSpec; uts: NsSpec };
+  let ns: { pid: NsSpec; network: NsSpec; ipc: NsSpec; uts: NsSpec; user?: NsSpec };
   let init: string | undefined;
   if (plan.flavor === 'default' && plan.apps.length > 1) {
-    const pid = startPause(pod, runtime, o);
+    if (plan.privateUsers && typeof o.net === 'object') {
+      // Apps join the pause's user namespace first (runc's order), and from there a network namespace made outside it cannot be joined.
+      throw new RktError('USAGE', '--private-users with several apps needs --net=none or --net=host in this version');
+    }
+    const pid = startPause(pod, runtime, o, plan.privateUsers);
     conf.push(`pause\t${pauseId(pod.uuid)}`);
     const p = (t: string) => ({ path: `/proc/${pid}/ns/${t}` });
-    ns = { pid: p('pid'), network: o.net === 'host' ? 'host' : p('net'), ipc: p('ipc'), uts: p('uts') };
+    ns = { pid: p('pid'), network: o.net === 'host' ? 'host' : p('net'), ipc: p('ipc'), uts: p('uts'), ...(plan.privateUsers ? { user: p('user') } : {}) };
     debug(`pause container of pod ${pod.uuid} is pid ${pid}`);
   } else {
     // One app: it owns the namespaces itself, with catatonit as its PID 1.

@@ -37,7 +37,7 @@ export interface AppContainer {
   additionalGids: number[];
   hostname: string;
   terminal: boolean;
-  namespaces: { pid: NsSpec; network: NsSpec; ipc: NsSpec; uts: NsSpec };
+  namespaces: { pid: NsSpec; network: NsSpec; ipc: NsSpec; uts: NsSpec; user?: NsSpec };
   mounts: OciMount[];
   /** Host path of an init (catatonit) bound at /dev/init and run as the container's PID 1. */
   init?: string | undefined;
@@ -82,10 +82,9 @@ function idMappings(u: { uidBase: number; count: number }): Record<string, unkno
   return { uidMappings: m, gidMappings: m };
 }
 
-/** In a user namespace sysfs cannot be mounted without a network namespace of its own, and mqueue only as its owner: bind them. */
-function usernsMount(m: OciMount): OciMount {
-  if (m.type === 'sysfs') return { destination: m.destination, type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', ...(m.options.includes('ro') ? ['ro'] : [])] };
-  return m;
+/** sysfs can only be mounted by a user namespace that owns the network namespace: with the host's, bind the host's /sys. */
+function sysBind(m: OciMount): OciMount {
+  return m.type === 'sysfs' ? { destination: m.destination, type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', ...(m.options.includes('ro') ? ['ro'] : [])] } : m;
 }
 
 export function appSpec(c: AppContainer): Record<string, unknown> {
@@ -111,9 +110,10 @@ export function appSpec(c: AppContainer): Record<string, unknown> {
     },
     root: { path: c.rootfs, readonly: c.readonlyRootfs },
     ...(ownUts ? { hostname: c.hostname } : {}),
-    mounts: c.userns ? mounts.map(usernsMount) : mounts,
+    // A network namespace the pod's user namespace does not own: the host's, or one joined by path without joining its owner (CNI).
+    mounts: c.userns && (c.namespaces.network === 'host' || (typeof c.namespaces.network === 'object' && c.namespaces.user === undefined)) ? mounts.map(sysBind) : mounts,
     linux: {
-      namespaces: [...namespaces(c.namespaces), ...(c.userns ? [{ type: 'user' }] : [])],
+      namespaces: [...namespaces(c.namespaces), ...(c.userns ? [typeof c.namespaces.user === 'object' ? { type: 'user', path: c.namespaces.user.path } : { type: 'user' }] : [])],
       ...(c.userns ? idMappings(c.userns) : {}),
       cgroupsPath: c.cgroupsPath,
       resources: { ...(c.resources ?? {}), devices: [{ allow: false, access: 'rwm' }] },
@@ -124,7 +124,7 @@ export function appSpec(c: AppContainer): Record<string, unknown> {
 }
 
 /** The pause container: catatonit -P holding the pod's pid, net, ipc and uts namespaces. */
-export function pauseSpec(opts: { rootfs: string; catatonit: string; hostname: string; network: NsSpec; cgroupsPath: string }): Record<string, unknown> {
+export function pauseSpec(opts: { rootfs: string; catatonit: string; hostname: string; network: NsSpec; cgroupsPath: string; userns?: { uidBase: number; count: number } | undefined }): Record<string, unknown> {
   return {
     ociVersion: '1.0.2',
     process: {
@@ -144,7 +144,8 @@ export function pauseSpec(opts: { rootfs: string; catatonit: string; hostname: s
       { destination: '/dev/init', type: 'bind', source: opts.catatonit, options: ['bind', 'ro', 'nosuid', 'nodev'] },
     ],
     linux: {
-      namespaces: namespaces({ pid: 'new', network: opts.network, ipc: 'new', uts: 'new' }),
+      namespaces: [...namespaces({ pid: 'new', network: opts.network, ipc: 'new', uts: 'new' }), ...(opts.userns ? [{ type: 'user' }] : [])],
+      ...(opts.userns ? idMappings(opts.userns) : {}),
       cgroupsPath: opts.cgroupsPath,
       resources: { devices: [{ allow: false, access: 'rwm' }] },
       maskedPaths: MASKED_PATHS,

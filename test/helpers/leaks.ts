@@ -1,19 +1,27 @@
 // "Nothing leaked": a snapshot of host state that rkt could leave behind
 // (mounts under our temp dirs, runc/crun containers, network namespaces, veth
-// links, iptables chains, stray processes), taken before an integration file
+// links, iptables rules, stray processes), taken before an integration file
 // and compared after it.
-//
-// Attribution, so that other people's work on the same machine is not
-// counted: every process started by this test process inherits the marker
-// RKT_TEST_RUN=<random> in its environment, and only marked processes count;
-// only mounts under dirs registered with track() (makeEnv does it) count.
-// Containers, netns, veths and iptables chains are host-wide.
 //
 //   const before = snapshot();            // in before()
 //   after(() => assertNoLeaks(before));   // last after() of the file
+//
+// Other people may run rkt on the same machine at the same time, so only
+// what is attributable to this test process counts:
+// - processes: every process started from here inherits the marker
+//   RKT_TEST_RUN=<random> in its environment; only marked ones count;
+// - mounts: only under dirs registered with track() (makeEnv does it);
+// - containers, netns, veths, iptables rules: only those naming one of our
+//   pods (their UUID, or the 12-hex UUID prefix rkt puts in chain names), or,
+//   for containers, with a bundle under a tracked dir. Our pods are the
+//   UUIDs seen in the pods/ dirs of tracked dirs: recordPods() is called by
+//   the rkt() helper after every command and by removeTree() before deleting.
+// New host-wide items that cannot be attributed are reported as a note on
+// stderr, not as a failure.
 import { spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 
 export interface Snapshot {
   mounts: Set<string>;
@@ -21,7 +29,7 @@ export interface Snapshot {
   netns: Set<string>;
   veths: Set<string>;
   iptables: Set<string>;
-  /** pid -> cmdline, for processes we care about (see `interesting`). */
+  /** pid -> cmdline of processes carrying our marker. */
   processes: Map<number, string>;
 }
 
@@ -29,15 +37,40 @@ const MARKER = 'RKT_TEST_RUN';
 if (!process.env[MARKER]) process.env[MARKER] = `${process.pid}-${randomBytes(6).toString('hex')}`;
 const marker = `${MARKER}=${process.env[MARKER]}`;
 
-/** Dirs under which mounts count as ours. */
+/** Dirs whose mounts and pods are ours. */
 const roots = new Set<string>();
+/** Pod UUIDs seen under our dirs. */
+const ownPods = new Set<string>();
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 export function track(dir: string): void {
   roots.add(dir);
 }
 
+function ls(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/** Records the pods found under `dir/pods/*` and `dir/*` + `/pods/*` (a data dir or an env base). */
+export function recordPods(dir: string): void {
+  const podRoots = [join(dir, 'pods'), ...ls(dir).map((n) => join(dir, n, 'pods'))];
+  for (const pr of podRoots) {
+    for (const state of ls(pr)) for (const u of ls(join(pr, state))) if (UUID.test(u)) ownPods.add(u);
+  }
+}
+
+/** The UUIDs of pods seen so far (for diagnostics). */
+export function knownPods(): ReadonlySet<string> {
+  return ownPods;
+}
+
 function lines(cmd: string, args: string[]): string[] {
   const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 10_000 });
-  if (r.status !== 0 || typeof r.stdout !== 'string') return [];
+  if (typeof r.stdout !== 'string') return [];
   return r.stdout.split('\n').map((l) => l.trim()).filter((l) => l !== '');
 }
 
@@ -61,6 +94,21 @@ function mounts(): Set<string> {
   return out;
 }
 
+function containers(): Set<string> {
+  const out = new Set<string>();
+  for (const rt of ['runc', 'crun']) {
+    const r = spawnSync(rt, ['list', '--format', 'json'], { encoding: 'utf8', timeout: 10_000 });
+    if (r.status !== 0 || typeof r.stdout !== 'string') continue;
+    try {
+      const list = JSON.parse(r.stdout || 'null') as { id: string; bundle?: string }[] | null;
+      for (const c of list ?? []) out.add(`${rt}:${c.id} (bundle ${c.bundle ?? '?'})`);
+    } catch {
+      for (const id of lines(rt, ['list', '-q'])) out.add(`${rt}:${id}`);
+    }
+  }
+  return out;
+}
+
 function ancestors(): Set<number> {
   const out = new Set<number>();
   let pid = process.pid;
@@ -79,19 +127,18 @@ function ancestors(): Set<number> {
 function processes(): Map<number, string> {
   const out = new Map<number, string>();
   const mine = ancestors();
-  for (const name of readdirSync('/proc')) {
+  for (const name of ls('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     const pid = Number(name);
     if (mine.has(pid)) continue;
-    let cmdline = '';
     try {
       const environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
       if (!environ.split('\0').includes(marker)) continue;
-      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0+$/, '').replace(/\0/g, ' ');
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0+$/, '').replace(/\0/g, ' ');
+      out.set(pid, cmdline);
     } catch {
-      continue;
+      // gone, a kernel thread, or not readable
     }
-    out.set(pid, cmdline);
   }
   return out;
 }
@@ -99,39 +146,69 @@ function processes(): Map<number, string> {
 export function snapshot(): Snapshot {
   return {
     mounts: mounts(),
-    containers: new Set([...lines('runc', ['list', '-q']).map((c) => `runc:${c}`), ...lines('crun', ['list', '-q']).map((c) => `crun:${c}`)]),
+    containers: containers(),
     netns: new Set(lines('ip', ['netns', 'list']).map((l) => l.split(' ')[0] ?? l)),
-    veths: new Set(lines('ip', ['-o', 'link', 'show', 'type', 'veth']).map((l) => l.split(':')[1]?.trim().split('@')[0] ?? l)),
-    iptables: new Set(lines('iptables-save', []).filter((l) => /RKT|CNI-/.test(l))),
+    veths: new Set(
+      lines('ip', ['-o', 'link', 'show', 'type', 'veth']).map((l) => {
+        const name = l.split(':')[1]?.trim().split('@')[0] ?? l;
+        const ns = /link-netns\s+(\S+)/.exec(l)?.[1];
+        return ns ? `${name} (netns ${ns})` : name;
+      }),
+    ),
+    iptables: new Set(lines('iptables-save', []).filter((l) => /RKT|CNI-|rkt:/.test(l))),
     processes: processes(),
   };
 }
 
-/** The differences that count as leaks (things present now but not before). */
-export function leaksSince(before: Snapshot, now: Snapshot = snapshot()): string[] {
-  const out: string[] = [];
-  const diff = (what: string, a: Set<string>, b: Set<string>): void => {
-    for (const x of b) if (!a.has(x)) out.push(`${what}: ${x}`);
+function isOurs(item: string): boolean {
+  for (const u of ownPods) {
+    if (item.includes(u)) return true;
+    const short = u.replace(/-/g, '').slice(0, 12);
+    if (item.toLowerCase().includes(short)) return true;
+  }
+  return [...roots].some((r) => item.includes(`bundle ${r}/`));
+}
+
+export interface LeakReport {
+  /** Attributable to this test process: failures. */
+  leaks: string[];
+  /** New host-wide items that cannot be attributed (someone else's, probably). */
+  foreign: string[];
+}
+
+export function leaksSince(before: Snapshot, now: Snapshot = snapshot()): LeakReport {
+  for (const r of roots) recordPods(r);
+  const leaks: string[] = [];
+  const foreign: string[] = [];
+  const diff = (what: string, a: Set<string>, b: Set<string>, attribute: boolean): void => {
+    for (const x of b) {
+      if (a.has(x)) continue;
+      if (!attribute || isOurs(x)) leaks.push(`${what}: ${x}`);
+      else foreign.push(`${what}: ${x}`);
+    }
   };
-  diff('mount', before.mounts, now.mounts);
-  diff('container', before.containers, now.containers);
-  diff('netns', before.netns, now.netns);
-  diff('veth', before.veths, now.veths);
-  diff('iptables', before.iptables, now.iptables);
-  for (const [pid, cmd] of now.processes) if (!before.processes.has(pid)) out.push(`process ${pid}: ${cmd}`);
-  return out;
+  diff('mount', before.mounts, now.mounts, false);
+  diff('container', before.containers, now.containers, true);
+  diff('netns', before.netns, now.netns, true);
+  diff('veth', before.veths, now.veths, true);
+  diff('iptables', before.iptables, now.iptables, true);
+  for (const [pid, cmd] of now.processes) if (!before.processes.has(pid)) leaks.push(`process ${pid}: ${cmd}`);
+  return { leaks, foreign };
 }
 
 /**
- * Throws if anything leaked. Processes get up to `graceMs` to go away (a
- * killed child may still be exiting).
+ * Throws if anything attributable leaked. Gives things up to `graceMs` to go
+ * away (a killed child may still be exiting).
  */
 export async function assertNoLeaks(before: Snapshot, graceMs = 3000): Promise<void> {
   const deadline = Date.now() + graceMs;
-  let leaks = leaksSince(before);
-  while (leaks.length > 0 && Date.now() < deadline) {
+  let report = leaksSince(before);
+  while (report.leaks.length > 0 && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 200));
-    leaks = leaksSince(before);
+    report = leaksSince(before);
   }
-  if (leaks.length > 0) throw new Error(`leaked host state:\n  ${leaks.join('\n  ')}`);
+  if (report.foreign.length > 0) {
+    process.stderr.write(`# note: new host state not attributable to this test file (ignored):\n#   ${report.foreign.join('\n#   ')}\n`);
+  }
+  if (report.leaks.length > 0) throw new Error(`leaked host state:\n  ${report.leaks.join('\n  ')}`);
 }

@@ -20,6 +20,7 @@ export interface Entry {
   linkname?: string;
   devmajor?: number;
   devminor?: number;
+  pax?: Record<string, string>;
 }
 
 export async function tarOf(entries: Entry[]): Promise<Buffer> {
@@ -41,6 +42,7 @@ export async function tarOf(entries: Entry[]): Promise<Buffer> {
         mtime: new Date(1_600_000_000_000),
         ...(e.linkname ? { linkname: e.linkname } : {}),
         ...(e.devmajor !== undefined ? { devmajor: e.devmajor, devminor: e.devminor ?? 0 } : {}),
+        ...(e.pax ? { pax: e.pax } : {}),
       },
       type === 'file' ? (e.body ?? '') : '',
     );

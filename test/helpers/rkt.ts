@@ -6,7 +6,7 @@ import { mkdtempSync, mkdirSync, readFileSync, rmSync, readdirSync, lstatSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { track } from './leaks.ts';
+import { recordPods, track } from './leaks.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const RKT_BIN = join(REPO_ROOT, 'bin', 'rkt');
@@ -35,6 +35,8 @@ export interface RunResult {
   timedOut: boolean;
   /** The command line, for assertion messages. */
   cmd: string;
+  /** rkt exited but a process it started kept its stdout/stderr open. */
+  pipesHeld?: boolean;
 }
 
 export interface RunOptions {
@@ -75,6 +77,7 @@ export function makeEnv(prefix = 'rkt-test-'): RktEnv {
  * first, so that a leaked bind mount never makes us delete host files.
  */
 export function removeTree(path: string): void {
+  recordPods(path);
   const mounts = mountPointsUnder(path).sort((a, b) => b.length - a.length);
   for (const m of mounts) spawnSync('umount', ['-l', m], { stdio: 'ignore' });
   if (mountPointsUnder(path).length > 0) {
@@ -120,7 +123,13 @@ function quote(a: string): string {
   return /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`;
 }
 
-/** Runs `bin/rkt [global flags] ARGS` and collects its output. Never throws for a non-zero exit. */
+/**
+ * Runs `bin/rkt [global flags] ARGS` and collects its output. Never throws for
+ * a non-zero exit. Bounded in time: after `timeout` the process is killed;
+ * and if rkt has exited but something it started still holds its stdout or
+ * stderr open (a daemonized child), the result is returned 5 s after the exit
+ * with `pipesHeld: true` instead of waiting forever.
+ */
 export function rkt(env: RktEnv | null, args: string[], opts: RunOptions = {}): Promise<RunResult> {
   const argv = [...(env && !opts.noGlobalArgs ? env.globalArgs : []), ...args];
   const cmd = ['rkt', ...argv].map(quote).join(' ');
@@ -133,18 +142,20 @@ export function rkt(env: RktEnv | null, args: string[], opts: RunOptions = {}): 
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, opts.timeout ?? 120_000);
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    child.on('error', (e) => {
+    let settled = false;
+    let exitCode: number | null = null;
+    let exitSignal: NodeJS.Signals | null = null;
+    let grace: NodeJS.Timeout | undefined;
+    const finish = (code: number | null, signal: NodeJS.Signals | null, pipesHeld: boolean): void => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
-      reject(e);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
+      clearTimeout(grace);
+      if (env) recordPods(env.dir);
+      if (pipesHeld) {
+        child.stdout.destroy();
+        child.stderr.destroy();
+      }
       resolve({
         code,
         signal,
@@ -152,8 +163,34 @@ export function rkt(env: RktEnv | null, args: string[], opts: RunOptions = {}): 
         stderr: Buffer.concat(err).toString('utf8'),
         timedOut,
         cmd,
+        ...(pipesHeld ? { pipesHeld } : {}),
       });
+    };
+    const armGrace = (): void => {
+      clearTimeout(grace);
+      grace = setTimeout(() => finish(exitCode, exitSignal, true), 5_000);
+    };
+    const timer = setTimeout(() => {
+      if (child.exitCode !== null || child.signalCode !== null) return; // exited; the grace timer runs
+      timedOut = true;
+      child.kill('SIGKILL');
+      armGrace();
+    }, opts.timeout ?? 120_000);
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.on('error', (e) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      clearTimeout(grace);
+      reject(e);
     });
+    child.on('exit', (code, signal) => {
+      exitCode = code;
+      exitSignal = signal;
+      armGrace();
+    });
+    child.on('close', (code, signal) => finish(code, signal, false));
     child.stdin.on('error', () => {});
     child.stdin.end(opts.input ?? '');
   });
@@ -170,6 +207,7 @@ export function rktSync(env: RktEnv | null, args: string[], opts: RunOptions = {
     killSignal: 'SIGKILL',
     maxBuffer: 64 * 1024 * 1024,
   });
+  if (env) recordPods(env.dir);
   return {
     code: r.status,
     signal: r.signal,
@@ -182,7 +220,7 @@ export function rktSync(env: RktEnv | null, args: string[], opts: RunOptions = {
 
 /** A readable description of a result, for assertion messages. */
 export function describeRun(r: RunResult): string {
-  const t = r.timedOut ? ' (timed out)' : '';
+  const t = `${r.timedOut ? ' (timed out)' : ''}${r.pipesHeld ? ' (exited, but its stdout/stderr stayed open)' : ''}`;
   return `\n$ ${r.cmd}\nexit: ${r.code}${r.signal ? ` signal: ${r.signal}` : ''}${t}\n--- stdout ---\n${r.stdout}--- stderr ---\n${r.stderr}`;
 }
 

@@ -105,7 +105,8 @@ describe('secure by default', { skip, concurrency: false }, () => {
     await assertNoLeaks(before0, 8000);
   });
 
-  const run = (args: string[], opts: Parameters<typeof rkt>[2] = {}) => rkt(env, ['run', ...args], { timeout: 60_000, ...opts });
+  // Pods get no network unless a test asks (security does not depend on it, and it keeps runs quick).
+  const run = (args: string[], opts: Parameters<typeof rkt>[2] = {}) => rkt(env, ['run', ...(args.some((a) => a.startsWith('--net')) ? [] : ['--net=none']), ...args], { timeout: 60_000, ...opts });
   const probe = async (pre: string[], post: string[] = []) => {
     const r = await run([...pre, IMG, ...post, '--exec=/bin/sh', '--', '-c', PROBE]);
     assert.equal(r.code, 0, describeRun(r));
@@ -189,7 +190,7 @@ describe('secure by default', { skip, concurrency: false }, () => {
 
   test('--cpu, --cpu-shares, --memory and --oom-score-adj land in the cgroup and the process', async () => {
     const uuidFile = join(env.work, 'uuid-cpu');
-    const child = spawn(RKT_BIN, [...env.globalArgs, 'run', `--uuid-file-save=${uuidFile}`, IMG, '--cpu=250m', '--cpu-shares=123', '--memory=64Mi', '--oom-score-adj=500', '--exec=/bin/sleep', '--', '300'], { stdio: 'ignore' });
+    const child = spawn(RKT_BIN, [...env.globalArgs, 'run', '--net=none', `--uuid-file-save=${uuidFile}`, IMG, '--cpu=250m', '--cpu-shares=123', '--memory=64Mi', '--oom-score-adj=500', '--exec=/bin/sleep', '--', '300'], { stdio: 'ignore' });
     const exited = new Promise<number | null>((res) => child.on('close', (c) => res(c)));
     try {
       let uuid = '';
@@ -230,7 +231,8 @@ describe('secure by default', { skip, concurrency: false }, () => {
     mkdirSync(vol, { recursive: true });
     writeFileSync(join(vol, 'host-file'), 'x');
     const uuidFile = join(env.work, 'uuid-userns');
-    const r = await run(['--private-users', `--uuid-file-save=${uuidFile}`, `--volume=v,kind=host,source=${vol}`, IMG, '--mount=volume=v,target=/vol', '--exec=/bin/sh', '--', '-c',
+    // The default network: a one-app pod joins a network namespace made outside its user namespace.
+    const r = await run(['--private-users', '--net=default', `--uuid-file-save=${uuidFile}`, `--volume=v,kind=host,source=${vol}`, IMG, '--mount=volume=v,target=/vol', '--exec=/bin/sh', '--', '-c',
       'echo "map=$(cat /proc/self/uid_map | tr -s " " | sed "s/^ //")"; echo "bin=$(stat -c %u:%g /bin/busybox)"; touch /made; echo "made=$(stat -c %u:%g /made)"; echo "vol=$(stat -c %u:%g /vol/host-file)"; echo "id=$(id -u)"']);
     assert.equal(r.code, 0, describeRun(r));
     const o = kv(r.stdout);
@@ -254,7 +256,11 @@ describe('secure by default', { skip, concurrency: false }, () => {
     const copy = await run(['--private-users', '--no-overlay', IMG, '--exec=/bin/sh', '--', '-c', 'stat -c %u:%g /bin/busybox; cat /proc/self/uid_map']);
     assert.equal(copy.code, 0, describeRun(copy));
     assert.match(copy.stdout, /^0:0\n\s*0\s+[1-9]\d*\s+65536$/m);
-    assertRktError(await run(['--private-users', IMG, '---', IMG, '--name=two']), /one app/);
+    // Several apps: the pause container owns the user namespace and the apps join it.
+    const two = await run(['--private-users', '--net=none', IMG, '--name=one', '--exec=/bin/sh', '--', '-c', 'touch /one; sleep 1', '---', IMG, '--name=two', '--exec=/bin/sh', '--', '-c', 'cat /proc/self/uid_map; stat -c %u:%g /bin/busybox; ps']);
+    assert.equal(two.code, 0, describeRun(two));
+    assert.match(two.stdout, /^\s*0\s+[1-9]\d*\s+65536\n0:0$/m);
+    assert.match(two.stdout, /sleep 1/, 'one PID namespace');
   });
 
   test('a mount target that is a symlink out of the rootfs is refused', async () => {

@@ -58,7 +58,7 @@ describe('docker and oci images', { skip, concurrency: false }, () => {
           { name: 'data/', type: 'directory' }, { name: 'data/keep', body: 'keep' }, { name: 'data/gone', body: 'gone' },
           { name: 'opq/', type: 'directory' }, { name: 'opq/old1', body: '1' }, { name: 'opq/sub/', type: 'directory' }, { name: 'opq/sub/old2', body: '2' },
           { name: 'suid', body: '#!/bin/sh\n', mode: 0o4755, uid: 1234, gid: 2345 },
-          { name: 'hard1', body: 'linked' }, { name: 'hard2', type: 'link', linkname: 'hard1' },
+          { name: 'xattr', body: 'x', pax: { 'SCHILY.xattr.user.rkt': 'hello' } }, { name: 'hard1', body: 'linked' }, { name: 'hard2', type: 'link', linkname: 'hard1' },
           { name: 'devs/', type: 'directory' }, { name: 'devs/null0', type: 'character-device', devmajor: 1, devminor: 3, mode: 0o666 },
         ],
         [
@@ -67,7 +67,7 @@ describe('docker and oci images', { skip, concurrency: false }, () => {
           { name: 'link', type: 'symlink', linkname: '/data/keep' },
         ],
       ],
-      config: { Entrypoint: ['/bin/sh', '-c'], Cmd: ['echo default-cmd'], User: 'web', WorkingDir: '/data', Env: ['PATH=/bin', 'FOO=bar'] },
+      config: { Entrypoint: ['/bin/sh', '-c'], Cmd: ['echo default-cmd'], User: 'web', WorkingDir: '/data', Env: ['PATH=/bin', 'FOO=bar'], Volumes: { '/data': {} } },
     });
     await push('escape:latest', { layers: [[{ name: '../evil', body: 'x' }]] });
     await push('badtype:latest', { layers: [[{ name: 'a', body: 'a' }]], layerMediaType: 'application/x-unknown' });
@@ -99,12 +99,17 @@ describe('docker and oci images', { skip, concurrency: false }, () => {
   });
 
   test('layers: whiteouts, opaque dirs, links, devices, setuid, owner, user/workdir, args replace Cmd', async () => {
+    // /data is an implicit empty volume, pre-populated from the image (as rkt does for Docker images)
     const script = 'id -u; id -g; pwd; ls /data; ls /opq; test -e /opq/sub && echo SUB; stat -c "%a %u %g" /suid; stat -c %h /hard1; stat -c "%t %T" /devs/null0; readlink /link';
     const r = assertOk(await rkt(env, [...I, 'run', '--net=none', `docker://${R}/layered`, '--', script]), 'run layered');
     const lines = r.stdout.trim().split('\n');
     assert.deepEqual(lines, ['1234', '2345', '/data', 'keep', 'new', '4755 1234 2345', '2', '1 3', '/data/keep']);
     const d = assertOk(await rkt(env, [...I, 'run', '--net=none', `docker://${R}/layered`]));
     assert.match(d.stdout, /default-cmd/);
+    // xattrs from pax records are kept
+    const withX = readdirSync(join(env.dir, 'cas', 'tree')).map((t) => join(env.dir, 'cas', 'tree', t, 'rootfs', 'xattr')).find((p) => existsSync(p));
+    assert.ok(withX, 'a layer holds /xattr');
+    assert.equal(spawnSync('getfattr', ['--only-values', '-n', 'user.rkt', withX]).stdout.toString(), 'hello');
     // the base layer is stored once: busybox and layered share it
     const trees = readdirSync(join(env.dir, 'cas', 'tree')).filter((t) => t.startsWith('layer-'));
     assert.equal(trees.length, 3, `layer trees: ${trees}`);
@@ -183,9 +188,10 @@ describe('docker and oci images', { skip, concurrency: false }, () => {
     try {
       proxy.faults.push({ match: /blobs\/sha256/, slowMs: 20 });
       const child = spawn(RKT_BIN, [...env2.globalArgs, ...I, 'fetch', `docker://${P}/layered`], { stdio: 'ignore' });
+      const closed = new Promise((r) => child.on('close', r));
       await new Promise((r) => setTimeout(r, 1500));
       child.kill('SIGKILL');
-      await new Promise((r) => child.on('close', r));
+      await closed;
       proxy.faults.length = 0;
       assertOk(await rkt(env2, ['image', 'gc']), 'gc');
       assert.deepEqual(readdirSync(join(env2.dir, 'cas', 'tmp')), []);

@@ -14,7 +14,7 @@ export const command: Command = {
   async run(ctx, parsed) {
     const shell = parsed.positionals[0];
     if (shell !== 'bash') throw usage(shell ? `unsupported shell type "${shell}"` : 'shell not specified');
-    const cmds = COMMANDS.map((c) => c.name).join(' ');
+    const cmds = COMMANDS.filter((c) => !c.hidden).map((c) => c.name).join(' ');
     const flags = GLOBAL_FLAGS.filter((f) => !f.hidden).map((f) => `--${f.name}`).join(' ');
     out(
       ctx,

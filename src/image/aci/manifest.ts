@@ -62,7 +62,9 @@ const manifestSchema = v.object({
 export type ImageManifest = v.InferOutput<typeof manifestSchema>;
 export type AppSpec = NonNullable<ImageManifest['app']>;
 export type Dependency = NonNullable<ImageManifest['dependencies']>[number];
-export type Label = { name: string; value: string };
+export type { Label } from './labels.ts';
+export { displayName, labelValue } from './labels.ts';
+import { labelValue } from './labels.ts';
 
 /** appc's valid os/arch pairs (schema/types/labels.go). */
 export const VALID_OS_ARCH: Record<string, readonly string[]> = {
@@ -119,9 +121,6 @@ export function parseImageManifest(data: Buffer | string): ImageManifest {
   return m;
 }
 
-export function labelValue(labels: readonly Label[] | undefined, name: string): string | undefined {
-  return labels?.find((l) => l.name === name)?.value;
-}
 
 /** The appc arch name of this host. */
 export function hostArch(): string {
@@ -141,8 +140,3 @@ export function checkOsArch(m: ImageManifest): void {
   }
 }
 
-/** `name:version` as rkt shows it. */
-export function displayName(m: Pick<ImageManifest, 'name' | 'labels'>): string {
-  const version = labelValue(m.labels, 'version');
-  return version ? `${m.name}:${version}` : m.name;
-}

@@ -254,11 +254,3 @@ export async function fetchDocker(transport: Transport, rest: string, raw: strin
     reg.close();
   }
 }
-
-/** The store row for a `docker://` reference fetched before, if any. */
-export function findDockerStored(store: Store, rest: string): ImageRow | undefined {
-  const parsed = parseTransportRef('docker', rest);
-  if (parsed.transport !== 'docker') return undefined;
-  const r = store.remote(`docker://${formatDockerRef(parsed.ref)}`);
-  return r ? store.get(r.key) : undefined;
-}

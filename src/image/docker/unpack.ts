@@ -47,6 +47,19 @@ export function markOpaque(root: string, dirs: readonly string[]): void {
   }
 }
 
+/** Applies extended attributes in one `setfattr --restore` run (after chown/chmod, so file capabilities survive). */
+export function restoreXattrs(root: string, xattrs: readonly [string, string, Buffer][], what: string): void {
+  const ok = xattrs.filter(([rel, name]) => !/[\n\\]/.test(rel) && /^[\w.@:-]+$/.test(name));
+  if (ok.length === 0) return;
+  const dump = ok.map(([rel, name, value]) => `# file: ${rel}\n${name}=0x${value.toString('hex')}\n`).join('\n');
+  try {
+    execFileSync('setfattr', ['--restore=-'], { cwd: root, input: dump, stdio: ['pipe', 'ignore', 'pipe'] });
+  } catch (e) {
+    const err = (e as { stderr?: Buffer }).stderr?.toString().trim().split('\n')[0];
+    throw new RktError('IO', `${what}: cannot set extended attributes: ${err || errMessage(e)}`);
+  }
+}
+
 export async function unpackLayer(input: Readable, o: UnpackOptions): Promise<{ bytes: number; entries: number }> {
   const raw = new Hasher(o.onBytes);
   const tarHash = new Hasher();
@@ -93,5 +106,6 @@ export async function unpackLayer(input: Readable, o: UnpackOptions): Promise<{ 
   const diff = `sha256:${tarHash.hash.digest('hex')}`;
   if (diff !== o.diffId) throw new RktError('INVALID_IMAGE', `${o.what}: diff_id mismatch: the uncompressed layer has ${diff}, the config says ${o.diffId}`);
   markOpaque(rootfs, res.opaque);
+  restoreXattrs(rootfs, res.xattrs, o.what);
   return { bytes: tarHash.bytes, entries: res.entries };
 }

@@ -1,6 +1,6 @@
 // `rkt image list` (rkt/image_list.go): columns, sorting, JSON formats.
 import { usage } from '../../../lib/errors.ts';
-import { displayName } from '../../../image/aci/manifest.ts';
+import { displayName } from '../../../image/aci/labels.ts';
 import { listId } from '../../../image/aci/id.ts';
 import type { ImageRow } from '../../../image/store/store.ts';
 import type { Command } from '../../command.ts';

@@ -1,6 +1,6 @@
 // `rkt list` (rkt/list.go) and the JSON pod format shared with `rkt status`
 // (api/v1/json.go): pod times in seconds, app times in nanoseconds.
-import { displayName } from '../../../image/aci/manifest.ts';
+import { displayName } from '../../../image/aci/labels.ts';
 import { listId } from '../../../image/aci/id.ts';
 import { dataDir } from '../../../config/files.ts';
 import { usage } from '../../../lib/errors.ts';
