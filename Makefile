@@ -16,7 +16,7 @@ UNIT_TESTS = $(wildcard test/unit/*.test.ts)
 INTEGRATION_TESTS = $(wildcard test/integration/*.test.ts)
 SOURCES = $(shell find src -name '*.ts' 2>/dev/null)
 
-.PHONY: all deps build typecheck test test-unit test-integration demo install uninstall bench clean
+.PHONY: all deps build typecheck test test-unit test-integration demo install uninstall bench clean bench-net
 
 all: build
 
@@ -62,6 +62,10 @@ uninstall:
 
 bench: build
 	@bash bench/run.sh
+
+# rkt run --net=default vs --net=none (issue 5; root, CNI plugins; bench/results/net.md)
+bench-net: build
+	@bash bench/net.sh
 
 clean:
 	rm -rf dist

@@ -68,23 +68,36 @@ if command -v podman >/dev/null; then
   PODMAN="podman pull -q $IMG"
 fi
 
-# --- measurements (hyperfine; prepare empties the target before every run) ---
+# --- measurements: interleaved rounds (A B C D, A B C D, …) so that load drift
+# on this shared machine hits every side alike; each run starts from an empty
+# target, after `sync` (the prepare step is not timed).
 RKT="$REPO/bin/rkt --dir=$S/rkt --insecure-options=image,http fetch docker://$IMG"
 UNTAR="for f in $S/layers/*.tar.gz; do gzip -dc \$f | tar -x -C $S/untar; done"
-SKOPEO="skopeo --insecure-policy copy --quiet --src-tls-verify=false docker://$IMG oci:$S/sk:latest && umoci unpack --image $S/sk:latest $S/bundle >/dev/null"
-args=(--runs "$RUNS" --warmup 1 --export-json "$S/r.json"
-  --prepare "sync; rm -rf $S/rkt" -n rkt "$RKT"
-  --prepare "sync; rm -rf $S/untar; mkdir -p $S/untar" -n gzip-tar "$UNTAR"
-  --prepare "sync; rm -rf $S/sk $S/bundle" -n skopeo-umoci "$SKOPEO")
-if [ -n "$PODMAN" ]; then args+=(--prepare "sync; podman rmi -af >/dev/null 2>&1; rm -rf $S/podman/root; true" -n podman "$PODMAN"); fi
-hyperfine "${args[@]}" >&2
+SKOPEO="skopeo --insecure-policy copy --quiet --src-tls-verify=false docker://$IMG oci:$S/sk:latest && umoci unpack --image $S/sk:latest $S/bundle"
+names=(rkt gzip-tar skopeo-umoci); cmds=("$RKT" "$UNTAR" "$SKOPEO")
+preps=("rm -rf $S/rkt" "rm -rf $S/untar; mkdir -p $S/untar" "rm -rf $S/sk $S/bundle")
+if [ -n "$PODMAN" ]; then names+=(podman); cmds+=("$PODMAN"); preps+=("podman rmi -af >/dev/null 2>&1; rm -rf $S/podman/root; true"); fi
+: >"$S/times"
+for r in $(seq 0 "$RUNS"); do   # round 0 is a warm-up, not recorded
+  for k in "${!names[@]}"; do
+    sh -c "${preps[$k]}"; sync
+    t0=$(date +%s%N)
+    sh -c "${cmds[$k]}" >/dev/null 2>"$S/err" || { echo "bench: ${names[$k]} failed: $(tail -1 "$S/err")" >&2; exit 1; }
+    t1=$(date +%s%N)
+    [ "$r" -gt 0 ] && echo "$r ${names[$k]} $(((t1 - t0) / 1000000))" >>"$S/times"
+  done
+  echo "bench: round $r done" >&2
+done
 
-echo "| image | layers 3, $((compressed / 1000000)) MB gzip, $((uncompressed / 1000000)) MB tar, $entries entries |"
+echo "| image: 3 layers, $((compressed / 1000000)) MB gzip, $((uncompressed / 1000000)) MB tar, $entries entries; $RUNS interleaved rounds; load $(cut -d' ' -f1-3 /proc/loadavg) |"
 echo "|---|---|"
-python3 - "$S/r.json" <<'EOF'
-import json, sys
-r = {x['command']: x for x in json.load(open(sys.argv[1]))['results']}
-base = r['gzip-tar']['median']
-for k, x in r.items():
-    print(f"| {k} | median {x['median']*1000:.0f} ms (min {x['min']*1000:.0f}, max {x['max']*1000:.0f}, n={len(x['times'])}); {x['median']/base:.2f}x gzip-tar |")
-EOF
+python3 - "$S/times" <<'EOF2'
+import sys, statistics as st
+rows = [l.split() for l in open(sys.argv[1])]
+t = {}
+for r, n, ms in rows: t.setdefault(n, {})[int(r)] = int(ms)
+base = t['gzip-tar']
+for n, v in t.items():
+    ratio = st.median(v[r] / base[r] for r in v)
+    print(f"| {n} | median {st.median(v.values()):.0f} ms (min {min(v.values())}, max {max(v.values())}); median per-round ratio to gzip-tar {ratio:.2f} |")
+EOF2

@@ -95,6 +95,8 @@ export function startNet(plan: NetPlan, uuid: string): NetHandle {
       m.clearPending(plan.dataDir, uuid);
     },
     async finish(podDir, dataDir, hostname, declared) {
+      const { debug } = await import('../lib/log.ts');
+      debug(`networking: pod prepared at ${Math.round(performance.now())} ms, waiting for the network`);
       const s = await ready;
       const dns = plan.dns;
       const etc = (cni: Parameters<typeof resolvMode>[1]): EtcPlan => ({ hosts: hostsMode(dns, hostname), resolv: resolvMode(dns, cni) });
@@ -109,6 +111,7 @@ export function startNet(plan: NetPlan, uuid: string): NetHandle {
       }
       m.writeNetFiles(podDir, s);
       m.clearPending(plan.dataDir, uuid);
+      debug(`networking: ready at ${Math.round(performance.now())} ms`);
       const withDns = s.networks.find((n) => n.result && n.result.dns.nameservers.length > 0)?.result?.dns;
       return { mode: { netns: s.netns, cleanup: m.teardownArgv(dataDir, uuid) }, etc: etc(withDns) };
     },

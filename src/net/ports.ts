@@ -80,8 +80,8 @@ export function comment(uuid: string): string {
 }
 
 export interface MasqRule {
-  /** Pod address (no prefix). */
-  ip: string;
+  /** Sources masqueraded: the pod's address, or the whole subnet (CIDR, known before the ADD). */
+  source: string;
   /** The network's CIDR (not masqueraded). */
   subnet: string;
   /** Index, to name the chain. */
@@ -101,7 +101,7 @@ export function natRules(uuid: string, family: 4 | 6, masq: readonly MasqRule[],
     head.push(`:${chain} - [0:0]`);
     body.push(`-A ${chain} -d ${m.subnet} ${c} -j ACCEPT`);
     body.push(`-A ${chain} ! -d ${family === 4 ? '224.0.0.0/4' : 'ff00::/8'} ${c} -j MASQUERADE`);
-    body.push(`-A POSTROUTING -s ${m.ip}${host} ${c} -j ${chain}`);
+    body.push(`-A POSTROUTING -s ${m.source.includes('/') ? m.source : `${m.source}${host}`} ${c} -j ${chain}`);
   }
   if (forwards.length > 0 && podIp) {
     const dnat = `RKT-PFWD-DNAT-${id}`;

@@ -33,6 +33,8 @@ export interface NetRecord {
   /** The configuration as given to the plugin (ipMasq removed: rkt applies it). */
   conf: Record<string, unknown>;
   ipMasq: boolean;
+  /** The masquerade rules were added before the ADD, for the network's whole subnet. */
+  masqBySubnet?: boolean;
   result?: CniResult | undefined;
   /** The plugin's raw result, passed back as prevResult on DEL (CNI >= 0.4.0). */
   rawResult?: Record<string, unknown> | undefined;
@@ -226,7 +228,12 @@ export async function setupNetworks(uuid: string, nets: readonly ChosenNet[]): P
     env[`RKT_IF_${i}`] = n.ifName;
     env[`RKT_ARGS_${i}`] = n.args;
   });
-  const r = await runSetupScript(env);
+  debug(`networking: setup of ${nets.map((n) => n.net.name).join(', ')} started at ${Math.round(performance.now())} ms`);
+  const script = runSetupScript(env);
+  const masq = preMasq(state);
+  masq.catch(() => {});
+  const r = await script;
+  debug(`networking: CNI ADD done at ${Math.round(performance.now())} ms (exit ${r.code})`);
   // A netns that could not be created leaves nothing of ours (the name may belong to a racing run-prepared of the same pod).
   if (r.code === 90) throw new RktError('STATE', `networking: cannot create network namespace ${netnsName(uuid)}: ${r.stderr.trim()}`);
   try {
@@ -244,12 +251,55 @@ export async function setupNetworks(uuid: string, nets: readonly ChosenNet[]): P
       rec.rawResult = JSON.parse(out) as Record<string, unknown>;
       if (rec.result.ips.length === 0) debug(`network ${rec.netName} returned no IP address`);
     });
-    await applyRules(state, []);
+    await Promise.all([masq, applyRules(state, [])]).catch((e: unknown) => {
+      throw new RktError('STATE', `networking: ${(e as Error).message}`);
+    });
     return state;
   } catch (e) {
     teardownState(state);
     throw e;
   }
+}
+
+/** The subnets a network's IPAM configuration hands addresses from (host-local, static); undefined if unknown. Pure. */
+export function confSubnets(conf: Record<string, unknown>): string[] | undefined {
+  const ipam = conf.ipam as { type?: string; subnet?: unknown; ranges?: unknown; addresses?: unknown } | undefined;
+  const out: string[] = [];
+  try {
+    if (ipam?.type === 'host-local') {
+      if (typeof ipam.subnet === 'string') out.push(networkOf(ipam.subnet));
+      if (Array.isArray(ipam.ranges)) for (const set of ipam.ranges as { subnet?: string }[][]) for (const r of set) if (typeof r.subnet === 'string') out.push(networkOf(r.subnet));
+    } else if (ipam?.type === 'static' && Array.isArray(ipam.addresses)) {
+      for (const a of ipam.addresses as { address?: string }[]) if (typeof a.address === 'string') out.push(networkOf(a.address));
+    }
+  } catch {
+    return undefined;
+  }
+  return out.length > 0 && out.every((c) => /^[0-9a-f.:]+\/\d+$/.test(c)) ? [...new Set(out)] : undefined;
+}
+
+/**
+ * Masquerade rules that do not need the pod's address: `-s <subnet>` (the
+ * same effect as the pod's own address, since every pod of the network gets
+ * the same rule while it lives), so they are added while the ADD runs.
+ */
+function preMasq(s: NetState): Promise<void> {
+  const byFamily = new Map<4 | 6, MasqRule[]>([[4, []], [6, []]]);
+  s.networks.forEach((n, index) => {
+    if (!n.ipMasq) return;
+    const subnets = confSubnets(n.conf);
+    if (!subnets) return;
+    n.masqBySubnet = true;
+    for (const sub of subnets) byFamily.get(sub.includes(':') ? 6 : 4)!.push({ source: sub, subnet: sub, index });
+  });
+  const jobs: Promise<void>[] = [];
+  for (const family of [4, 6] as const) {
+    const rules = natRules(s.uuid, family, byFamily.get(family)!, [], undefined);
+    if (!rules) continue;
+    if (!s.families.includes(family)) s.families.push(family);
+    jobs.push(restoreAsync(family, rules));
+  }
+  return Promise.all(jobs).then(() => undefined);
 }
 
 /** The network carrying port forwards: the first with IP masquerade, else the last (rkt). */
@@ -261,7 +311,8 @@ async function applyRules(s: NetState, forwards: readonly PortForward[]): Promis
   const byFamily = new Map<4 | 6, MasqRule[]>([[4, []], [6, []]]);
   s.networks.forEach((n, index) => {
     if (!n.ipMasq || !n.result) return;
-    for (const ip of n.result.ips) byFamily.get(ip.version === '6' ? 6 : 4)!.push({ ip: ip.address.split('/')[0] as string, subnet: networkOf(ip.address), index });
+    if (n.masqBySubnet) return;
+    for (const ip of n.result.ips) byFamily.get(ip.version === '6' ? 6 : 4)!.push({ source: ip.address.split('/')[0] as string, subnet: networkOf(ip.address), index });
   });
   const pn = forwards.length > 0 ? portNetwork(s) : undefined;
   const podIp = pn?.result?.ips.find((i) => i.version === '4')?.address.split('/')[0];

@@ -183,24 +183,27 @@ describe('docker and oci images', { skip, concurrency: false }, () => {
     proxy.faults.length = 0;
   });
 
-  test('SIGKILL mid-pull leaves nothing gc cannot remove; the next pull works', async () => {
-    const env2 = makeEnv('rkt-docker-kill-');
-    try {
-      proxy.faults.push({ match: /blobs\/sha256/, slowMs: 20 });
-      const child = spawn(RKT_BIN, [...env2.globalArgs, ...I, 'fetch', `docker://${P}/layered`], { stdio: 'ignore' });
-      const closed = new Promise((r) => child.on('close', r));
-      await new Promise((r) => setTimeout(r, 1500));
-      child.kill('SIGKILL');
-      await closed;
-      proxy.faults.length = 0;
-      assertOk(await rkt(env2, ['image', 'gc']), 'gc');
-      assert.deepEqual(readdirSync(join(env2.dir, 'cas', 'tmp')), []);
-      assertOk(await rkt(env2, [...I, 'fetch', `docker://${P}/layered`]), 'fetch after kill');
-    } finally {
-      proxy.faults.length = 0;
-      env2.cleanup();
-    }
-  });
+  for (const sig of ['SIGINT', 'SIGKILL'] as const) {
+    test(`${sig} mid-pull leaves nothing gc cannot remove; the next pull works`, async () => {
+      const env2 = makeEnv('rkt-docker-kill-');
+      try {
+        proxy.faults.push({ match: /blobs\/sha256/, slowMs: 20 });
+        const child = spawn(RKT_BIN, [...env2.globalArgs, ...I, 'fetch', `docker://${P}/layered`], { stdio: 'ignore' });
+        const closed = new Promise((r) => child.on('close', r));
+        await new Promise((r) => setTimeout(r, 1500));
+        child.kill(sig);
+        await closed;
+        proxy.faults.length = 0;
+        assert.equal(assertOk(await rkt(env2, ['image', 'list', '--no-legend'])).stdout, '', 'nothing indexed');
+        assertOk(await rkt(env2, ['image', 'gc']), 'gc');
+        assert.deepEqual(readdirSync(join(env2.dir, 'cas', 'tmp')), []);
+        assertOk(await rkt(env2, [...I, 'fetch', `docker://${P}/layered`]), 'fetch after kill');
+      } finally {
+        proxy.faults.length = 0;
+        env2.cleanup();
+      }
+    });
+  }
 
   test('docker-archive (skopeo) and oci layouts', async () => {
     const arch = join(env.work, 'bb.tar');

@@ -9,7 +9,7 @@ import { chooseNets, loadNetConfs, parseNetConf, parseNetFlags, type NetSelectio
 import { cniErrorText, parseCniResult } from '../../src/net/cni.ts';
 import { hostsContent, hostsMode, resolvConf, resolvMode, validateDns, NO_DNS } from '../../src/net/dns.ts';
 import { checkPortRequests, cleanupRules, forwardedPorts, natRules, parsePortFlag, resolvePorts } from '../../src/net/ports.ts';
-import { formatNetworks, netInfo, networkOf, type NetState } from '../../src/net/setup.ts';
+import { confSubnets, formatNetworks, netInfo, networkOf, type NetState } from '../../src/net/setup.ts';
 import { etcMounts } from '../../src/net/pod.ts';
 
 const contained = (s: NetSelection) => {
@@ -122,6 +122,10 @@ test('net-info, NETWORKS column, subnets', () => {
   assert.equal(networkOf('172.16.28.9/24'), '172.16.28.0/24');
   assert.equal(networkOf('10.1.2.3/8'), '10.0.0.0/8');
   assert.equal(networkOf('fd00:1:2:3::5/64'), 'fd00:1:2:3:0:0:0:0/64');
+  assert.deepEqual(confSubnets({ ipam: { type: 'host-local', subnet: '172.16.28.0/24' } }), ['172.16.28.0/24']);
+  assert.deepEqual(confSubnets({ ipam: { type: 'host-local', ranges: [[{ subnet: '10.1.2.0/24' }], [{ subnet: 'fd00::/64' }]] } }), ['10.1.2.0/24', 'fd00:0:0:0:0:0:0:0/64']);
+  assert.deepEqual(confSubnets({ ipam: { type: 'static', addresses: [{ address: '10.3.0.5/16' }] } }), ['10.3.0.0/16']);
+  assert.equal(confSubnets({ ipam: { type: 'dhcp' } }), undefined);
 });
 
 test('resolv.conf and hosts with rkt precedence', () => {
@@ -165,7 +169,7 @@ test('--port and iptables rules', () => {
   assert.deepEqual(fw, [{ name: 'http', protocol: 'tcp', podPort: 80, hostIp: '', hostPort: 8080 }]);
   assert.throws(() => resolvePorts([parsePortFlag('nope:1')], [{ name: 'http', protocol: 'tcp', port: 80 }]), /port name "nope" is not declared/);
   const uuid = '0123abcd-4567-89ef-0123-456789abcdef';
-  const rules = natRules(uuid, 4, [{ ip: '172.16.28.5', subnet: '172.16.28.0/24', index: 0 }], fw, '172.16.28.5');
+  const rules = natRules(uuid, 4, [{ source: '172.16.28.5', subnet: '172.16.28.0/24', index: 0 }], fw, '172.16.28.5');
   assert.match(rules, /^\*nat\n:RKT-MASQ-0123ABCD4567-0 - \[0:0\]\n/);
   assert.match(rules, /-A RKT-PFWD-DNAT-0123ABCD4567 -p tcp -m tcp --dport 8080 -m comment --comment "rkt:0123abcd-4567-89ef-0123-456789abcdef" -j DNAT --to-destination 172\.16\.28\.5:80/);
   assert.match(rules, /-A RKT-PFWD-SNAT-0123ABCD4567 -s 127\.0\.0\.0\/8 -d 172\.16\.28\.5\/32 -p tcp/);
