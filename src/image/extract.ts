@@ -8,7 +8,7 @@
 // per small file; decompression still runs on libuv's thread pool meanwhile.
 import { execFileSync } from 'node:child_process';
 import {
-  closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, mkdirSync,
+  closeSync, constants, open, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, mkdirSync,
   openSync, rmSync, symlinkSync, chownSync, chmodSync, utimesSync, writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -94,9 +94,10 @@ class Tree {
   }
 }
 
-async function writeFile(tree: Tree, rel: string, h: Header, body: Readable): Promise<void> {
+async function writeFile(tree: Tree, rel: string, h: Header, body: Readable, asyncOpen = false): Promise<void> {
   const abs = join(tree.dest, rel);
-  const fd = openSync(abs, O_NEW, 0o600);
+  // asyncOpen: file creation (the costliest syscall here) runs on libuv's pool, so layers unpacked side by side use several CPUs.
+  const fd = asyncOpen ? await new Promise<number>((resolve, reject) => open(abs, O_NEW, 0o600, (e, f) => (e ? reject(e) : resolve(f)))) : openSync(abs, O_NEW, 0o600);
   try {
     for await (const chunk of body) {
       const buf = chunk as Buffer;
@@ -176,7 +177,7 @@ async function entry(tree: Tree, opts: ExtractOptions, h: Header, body: Readable
     case 'file':
     case 'contiguous-file':
       tree.clear(rel, false);
-      return writeFile(tree, rel, h, body);
+      return writeFile(tree, rel, h, body, opts.whiteouts === 'overlay');
     case 'directory': {
       const k = tree.kind(rel);
       if (k !== 'd') {

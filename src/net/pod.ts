@@ -113,7 +113,7 @@ export function startNet(plan: NetPlan, uuid: string): NetHandle {
       m.clearPending(plan.dataDir, uuid);
       debug(`networking: ready at ${Math.round(performance.now())} ms`);
       const withDns = s.networks.find((n) => n.result && n.result.dns.nameservers.length > 0)?.result?.dns;
-      return { mode: { netns: s.netns, cleanup: m.teardownArgv(dataDir, uuid) }, etc: etc(withDns) };
+      return { mode: { netns: s.netns, cleanup: m.teardownArgv(podDir) }, etc: etc(withDns) };
     },
   };
 }

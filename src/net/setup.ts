@@ -355,6 +355,7 @@ export async function addForwards(s: NetState, forwards: readonly PortForward[])
 }
 
 export function writeNetFiles(podDir: string, s: NetState): void {
+  writeFileSync(join(podDir, 'net-teardown.sh'), teardownScript(s), { mode: 0o700 });
   writeFileSync(join(podDir, 'netns'), s.netns);
   writeFileSync(join(podDir, 'net-state.json'), JSON.stringify(s));
   writeFileSync(join(podDir, 'net-info.json'), JSON.stringify(netInfo(s)));
@@ -493,9 +494,50 @@ export function gcPendingNetworks(dataDir: string): void {
   }
 }
 
-/** The monitor's cleanup command for this pod: `rkt --dir=DATA __net-teardown UUID`. */
-export function teardownArgv(dataDir: string, uuid: string): string[] {
-  return [process.execPath, process.argv[1] as string, `--dir=${dataDir}`, '__net-teardown', uuid];
+/**
+ * The monitor's cleanup command for this pod: POD_DIR/net-teardown.sh (a
+ * shell costs far less than starting Node at every pod exit). If gc has
+ * moved the pod meanwhile, gc does the teardown. `rkt __net-teardown UUID`
+ * runs the Node version by hand.
+ */
+export function teardownArgv(podDir: string): string[] {
+  return ['/bin/sh', join(podDir, 'net-teardown.sh')];
+}
+
+function shq(v: string): string {
+  return `'${v.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The pod's network teardown as a shell script (POD_DIR/net-teardown.sh),
+ * run by the monitor's detached cleanup when the pod exits: the same steps
+ * as teardownState, without starting Node. It writes POD_DIR/net-down when
+ * everything succeeded, so that gc/rm skip the CNI DEL; otherwise they redo
+ * it all. Pure.
+ */
+export function teardownScript(s: NetState): string {
+  const id = chainId(s.uuid);
+  const out = [
+    '#!/bin/sh',
+    '# Written by rkt: the network teardown of this pod (docs/networking.md).',
+    `ns=${shq(s.netns)}`,
+    '[ -e "$ns" ] || ns=',
+    'ok=0',
+    `export CNI_CONTAINERID=${shq(s.uuid)} CNI_PATH=${shq(cniPath().join(':'))}`,
+  ];
+  for (const n of [...s.networks].reverse()) {
+    out.push(`CNI_COMMAND=DEL CNI_NETNS="$ns" CNI_IFNAME=${shq(n.ifName)} CNI_ARGS=${shq(n.args)} ${shq(n.pluginPath)} >/dev/null 2>&1 <<'RKT_EOF' || ok=1`);
+    out.push(JSON.stringify(withPrev(n.conf, n.rawResult)), 'RKT_EOF');
+  }
+  // Same selection as cleanupRules: the pod's chains, and the rules with its comment elsewhere.
+  const awk = `awk -v c='"rkt:${s.uuid}"' -v id='${id}' 'BEGIN { print "*nat" } /^:/ { n = substr($1, 2); if (index(n, "-" id)) ch[n] = 1; next } /^-A / && index($0, c) && !index($2, "-" id) { sub(/^-A /, "-D "); print } END { for (x in ch) print "-F " x; for (x in ch) print "-X " x; print "COMMIT" }'`;
+  for (const f of s.families) {
+    const t = f === 4 ? 'iptables' : 'ip6tables';
+    out.push(`${t}-save -t nat | ${awk} | ${t}-restore -w --noflush || ok=1`);
+  }
+  out.push(`[ -z "$ns" ] || ip netns delete ${shq(netnsName(s.uuid))} || ok=1`);
+  out.push('[ "$ok" = 0 ] && : >"${0%/*}/net-down"', 'exit 0', '');
+  return out.join('\n');
 }
 
 export { chainId };

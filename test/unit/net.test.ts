@@ -9,7 +9,8 @@ import { chooseNets, loadNetConfs, parseNetConf, parseNetFlags, type NetSelectio
 import { cniErrorText, parseCniResult } from '../../src/net/cni.ts';
 import { hostsContent, hostsMode, resolvConf, resolvMode, validateDns, NO_DNS } from '../../src/net/dns.ts';
 import { checkPortRequests, cleanupRules, forwardedPorts, natRules, parsePortFlag, resolvePorts } from '../../src/net/ports.ts';
-import { confSubnets, formatNetworks, netInfo, networkOf, type NetState } from '../../src/net/setup.ts';
+import { confSubnets, formatNetworks, netInfo, networkOf, teardownScript, type NetState } from '../../src/net/setup.ts';
+import { spawnSync } from 'node:child_process';
 import { etcMounts } from '../../src/net/pod.ts';
 
 const contained = (s: NetSelection) => {
@@ -192,4 +193,33 @@ test('--port and iptables rules', () => {
   assert.doesNotMatch(clean, /-D RKT-PFWD-DNAT/);
   assert.equal(cleanupRules('*nat\nCOMMIT\n', uuid), '');
   assert.deepEqual([...forwardedPorts(save)], ['tcp/8080']);
+});
+
+test("the teardown script: DEL in reverse order, the pod's rules and chains, the netns", () => {
+  const uuid = '0123abcd-4567-89ef-0123-456789abcdef';
+  const st: NetState = {
+    uuid,
+    netns: `/var/run/netns/rkt-${uuid}`,
+    forwards: [],
+    families: [4],
+    networks: [
+      { netName: 'a', netConf: 'x', pluginPath: '/usr/lib/cni/ptp', ifName: 'eth0', args: "IP=1.2.3.4;X=it's", conf: { cniVersion: '0.4.0', name: 'a', type: 'ptp' }, ipMasq: true, rawResult: { cniVersion: '0.4.0', ips: [] } },
+      { netName: 'b', netConf: 'y', pluginPath: '/usr/lib/cni/bridge', ifName: 'eth1', args: '', conf: { cniVersion: '0.3.1', name: 'b', type: 'bridge' }, ipMasq: false },
+    ],
+  };
+  const script = teardownScript(st);
+  assert.equal(spawnSync('sh', ['-n'], { input: script }).status, 0, 'valid sh');
+  assert.ok(script.indexOf('/usr/lib/cni/bridge') < script.indexOf('/usr/lib/cni/ptp'), 'reverse order');
+  assert.match(script, /CNI_ARGS='IP=1\.2\.3\.4;X=it'\\''s'/);
+  assert.match(script, /"prevResult":\{"cniVersion":"0\.4\.0"/);
+  assert.doesNotMatch(script.split('\n').find((l) => l.includes('"name":"b"')) ?? '', /prevResult/);
+  // Its iptables filter, on what iptables-save prints.
+  const awk = (script.split('\n').find((l) => l.startsWith('iptables-save')) ?? '').replace(/^iptables-save -t nat \| /, '').replace(/ \| iptables-restore.*$/, '');
+  const save = ['*nat', ':PREROUTING ACCEPT [0:0]', ':RKT-MASQ-0123ABCD4567-0 - [0:0]', ':RKT-MASQ-OTHER-0 - [0:0]',
+    `-A POSTROUTING -s 172.16.28.0/24 -m comment --comment "rkt:${uuid}" -j RKT-MASQ-0123ABCD4567-0`,
+    '-A POSTROUTING -s 10.0.0.3/32 -m comment --comment "rkt:someone-else" -j RKT-MASQ-OTHER-0',
+    `-A RKT-MASQ-0123ABCD4567-0 -d 172.16.28.0/24 -m comment --comment "rkt:${uuid}" -j ACCEPT`, 'COMMIT', ''].join('\n');
+  const r = spawnSync('sh', ['-c', awk], { input: save, encoding: 'utf8' });
+  assert.equal(r.stdout, `*nat\n-D POSTROUTING -s 172.16.28.0/24 -m comment --comment "rkt:${uuid}" -j RKT-MASQ-0123ABCD4567-0\n-F RKT-MASQ-0123ABCD4567-0\n-X RKT-MASQ-0123ABCD4567-0\nCOMMIT\n`);
+  assert.match(script, /ip netns delete 'rkt-0123abcd-4567-89ef-0123-456789abcdef'/);
 });

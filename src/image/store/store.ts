@@ -222,6 +222,11 @@ export class Store implements Disposable {
     this.db.prepare('UPDATE images SET last_used = ? WHERE key = ?').run(when, key);
   }
 
+  /** Forgets an image's rendered tree (it was removed; renderImage makes it again). */
+  clearTree(key: string): void {
+    this.db.prepare('UPDATE images SET tree_id = NULL, tree_size = 0 WHERE key = ?').run(key);
+  }
+
   /** Records a rendered tree for an image. */
   setTree(key: string, treeId: string, treeSize: number): void {
     this.db.prepare('UPDATE images SET tree_id = ?, tree_size = ? WHERE key = ?').run(treeId, treeSize, key);

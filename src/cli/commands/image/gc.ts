@@ -1,7 +1,9 @@
 // `rkt image gc`: removes images not used within the grace period, then
 // whatever a crashed or interrupted command left: unindexed trees and blobs,
 // and work dirs of processes that are gone.
-import { readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { dataDir } from '../../../config/files.ts';
+import { listPods } from '../../../pod/pods.ts';
 import { join } from 'node:path';
 import { formatDuration, parseDuration } from '../../../lib/duration.ts';
 import { isErrno } from '../../../lib/errors.ts';
@@ -29,14 +31,14 @@ function alive(pid: number): boolean {
 }
 
 /** Removes unindexed trees/blobs and abandoned tmp dirs; returns what it removed. */
-export function sweepStore(store: Store): string[] {
+export function sweepStore(store: Store, inUse: (treeId: string) => boolean = () => false): string[] {
   const removed: string[] = [];
   store.write(() => {
     const rows = store.list();
     const trees = new Set(rows.map((r) => r.treeId).filter((t): t is string => t !== null));
     const keys = new Set(rows.map((r) => r.key));
     for (const t of entries(join(store.casDir, 'tree'))) {
-      if (!trees.has(t)) {
+      if (!trees.has(t) && !inUse(t)) {
         store.removeTree(t);
         removed.push(`tree ${t}`);
       }
@@ -64,6 +66,41 @@ export function sweepStore(store: Store): string[] {
   return removed;
 }
 
+/** Tree IDs that pods not yet garbage may still mount (their plan names the tree dirs). */
+function treesInUse(dataDir: string): (treeId: string) => boolean {
+  const plans: string[] = [];
+  for (const pod of listPods(dataDir)) {
+    if (pod.place === 'garbage' || pod.place === 'exited-garbage') continue;
+    try {
+      plans.push(readFileSync(join(pod.dir, 'plan.json'), 'utf8'));
+    } catch {
+      // A pod without a plan yet (embryo, preparing): keep every tree to be safe.
+      return () => true;
+    }
+  }
+  return (id) => plans.some((p) => p.includes(id));
+}
+
+/**
+ * As rkt: rendered trees of ACI images that no pod uses are dropped (they
+ * are rendered again from the blob when needed). Docker layers keep theirs:
+ * their tree is their only copy.
+ */
+export function dropUnusedTrees(store: Store, dataDir: string): string[] {
+  const inUse = treesInUse(dataDir);
+  const removed: string[] = [];
+  store.write(() => {
+    for (const row of store.list()) {
+      if (row.kind !== 'aci' || !row.treeId || inUse(row.treeId)) continue;
+      if (!existsSync(store.blobPath(row.key))) continue;
+      store.removeTree(row.treeId);
+      store.clearTree(row.key);
+      removed.push(row.treeId);
+    }
+  });
+  return removed;
+}
+
 export const command: Command = {
   name: 'image gc',
   usage: 'image gc',
@@ -73,6 +110,7 @@ export const command: Command = {
   async run(ctx, parsed) {
     const grace = parseDuration(parsed.values['grace-period'] as string, '--grace-period');
     using store = openStore(ctx.global);
+    for (const t of dropUnusedTrees(store, dataDir(ctx.global))) ctx.stderr.write(`rkt: image gc: removed treestore "${t}"\n`);
     const cutoff = Date.now() - grace;
     let n = 0;
     for (const row of store.list()) {
@@ -82,7 +120,7 @@ export const command: Command = {
         n++;
       }
     }
-    for (const what of sweepStore(store)) ctx.stderr.write(`rkt: image gc: removed unreferenced ${what}\n`);
+    for (const what of sweepStore(store, treesInUse(dataDir(ctx.global)))) ctx.stderr.write(`rkt: image gc: removed unreferenced ${what}\n`);
     if (n > 0) ctx.stdout.write(`${n} image(s) successfully removed\n`);
     else if (ctx.global.debug) ctx.stderr.write(`rkt: no images unused for ${formatDuration(grace)}\n`);
     return 0;
