@@ -3,7 +3,7 @@
 // and appc names with optional version and labels. Pure.
 import { statSync } from 'node:fs';
 import { RktError } from '../lib/errors.ts';
-import { AC_IDENTIFIER, type Label } from './aci/manifest.ts';
+import { AC_IDENTIFIER, type Label } from './aci/labels.ts';
 import { parseTransportRef, splitTransport, type Transport } from './docker/reference.ts';
 
 export type ImageRef =

@@ -10,6 +10,8 @@ import type { FlagDef } from '../cli/flags.ts';
 import { chooseNets, loadNetConfs, parseNetFlags, type ChosenNet, type NetSelection } from './config.ts';
 import { hostsMode, resolvMode, validateDns, type DnsOptions, type HostsMode, type ResolvMode } from './dns.ts';
 import { checkPortRequests, parsePortFlag, resolvePorts, type ImagePort, type PortRequest } from './ports.ts';
+import * as setup from './setup.ts';
+import { debug } from '../lib/log.ts';
 
 export const NET_FLAGS: FlagDef[] = [
   { name: 'net', type: 'strings', bare: 'default', help: 'configure the pod\'s networking. Optionally, pass a list of user-configured networks to load and set arguments to pass to each network, respectively. Syntax: --net[=n[:args], ...] (default, default-restricted, host, none, all, or names from net.d)' },
@@ -49,8 +51,7 @@ export async function planNet(g: GlobalOptions, v: Record<string, unknown>, flav
   }
   const confs = loadNetConfs([g.localConfig, g.userConfig]);
   const nets = chooseNets(selection, confs);
-  const { preflight } = await import('./setup.ts');
-  preflight(nets);
+  setup.preflight(nets);
   return { dataDir: dataDir(g), selection, nets, ports, dns };
 }
 
@@ -67,53 +68,109 @@ export interface LaunchNet {
 }
 
 export interface NetHandle {
+  /**
+   * The fast path (networks whose outcome is known in advance: ptp, bridge,
+   * macvlan, ipvlan with host-local/static IPAM, masquerade by subnet, no
+   * ports): the pod is launched without waiting for the ADD; launchNet()
+   * gives what the bundles need and finishSync(), called just before the
+   * execve, waits for the ADD and records it.
+   */
+  fast: boolean;
   /** Rolls back whatever the early setup did (when the run fails before launching). */
   abort(): Promise<void>;
   /** Waits for the setup, adds the port forwards, writes the pod's network files. */
   finish(podDir: string, dataDir: string, hostname: string, declared: ImagePort[]): Promise<LaunchNet>;
+  /** Fast path: the launch's view, before the ADD is done. */
+  launchNet(podDir: string, hostname: string): LaunchNet;
+  /** Fast path: waits (synchronously) for the ADD, writes the network files; rolls back and throws on failure. */
+  finishSync(podDir: string): void;
 }
 
-/** Starts the network setup now (netns + CNI ADD run in child processes). */
+const FAST_TYPES = new Set(['ptp', 'bridge', 'macvlan', 'ipvlan']);
+const FAST_IPAM = new Set(['host-local', 'static']);
+
+/** Starts the network setup now (netns + CNI ADD run in a child shell). */
 export function startNet(plan: NetPlan, uuid: string): NetHandle {
   const contained = plan.selection.kind === 'contained';
-  const ready = contained
-    ? import('./setup.ts').then((m) => {
-        m.markPending(plan.dataDir, uuid);
-        return m.setupNetworks(uuid, plan.nets).catch((e: unknown) => {
-          m.clearPending(plan.dataDir, uuid);
+  let planned: ReturnType<typeof setup.setupPlan> | undefined;
+  if (contained) {
+    setup.markPending(plan.dataDir, uuid);
+    planned = setup.setupPlan(uuid, plan.nets);
+  }
+  const fast = contained && process.env.RKT_NET_WAIT !== '1' && plan.ports.length === 0 &&
+    plan.nets.every((n) => FAST_TYPES.has(n.net.type) && FAST_IPAM.has(String((n.net.conf.ipam as { type?: string } | undefined)?.type))) &&
+    planned !== undefined && setup.masqAllBySubnet(planned.state);
+  let outcome: { state: setup.NetState } | { error: unknown } | undefined;
+  const ready = planned
+    ? setup.setupNetworks(planned.state, planned.env, plan.dataDir).then(
+        (state) => {
+          outcome = { state };
+          return state;
+        },
+        (e: unknown) => {
+          setup.clearPending(plan.dataDir, uuid);
+          outcome = { error: e };
           throw e;
-        });
-      })
+        },
+      )
     : Promise.resolve(undefined);
   ready.catch(() => {});
+  const dns = plan.dns;
+  const etc = (hostname: string, cni: Parameters<typeof resolvMode>[1]): EtcPlan => ({ hosts: hostsMode(dns, hostname), resolv: resolvMode(dns, cni) });
   return {
+    fast,
     async abort() {
       const s = await ready.catch(() => undefined);
       if (!s) return;
-      const m = await import('./setup.ts');
-      m.teardownState(s);
-      m.clearPending(plan.dataDir, uuid);
+      setup.teardownState(s);
+      setup.clearPending(plan.dataDir, uuid);
     },
-    async finish(podDir, dataDir, hostname, declared) {
-      const { debug } = await import('../lib/log.ts');
+    async finish(podDir, _dataDir, hostname, declared) {
       debug(`networking: pod prepared at ${Math.round(performance.now())} ms, waiting for the network`);
       const s = await ready;
-      const dns = plan.dns;
-      const etc = (cni: Parameters<typeof resolvMode>[1]): EtcPlan => ({ hosts: hostsMode(dns, hostname), resolv: resolvMode(dns, cni) });
-      if (!s) return { mode: plan.selection.kind === 'host' ? 'host' : 'none', etc: etc(undefined) };
-      const m = await import('./setup.ts');
+      if (!s) return { mode: plan.selection.kind === 'host' ? 'host' : 'none', etc: etc(hostname, undefined) };
       try {
-        await m.addForwards(s, resolvePorts(plan.ports, declared));
+        await setup.addForwards(s, resolvePorts(plan.ports, declared));
       } catch (e) {
-        m.teardownState(s);
-        m.clearPending(plan.dataDir, uuid);
+        setup.teardownState(s);
+        setup.clearPending(plan.dataDir, uuid);
         throw e;
       }
-      m.writeNetFiles(podDir, s);
-      m.clearPending(plan.dataDir, uuid);
+      setup.writeNetFiles(podDir, s);
+      setup.clearPending(plan.dataDir, uuid);
       debug(`networking: ready at ${Math.round(performance.now())} ms`);
       const withDns = s.networks.find((n) => n.result && n.result.dns.nameservers.length > 0)?.result?.dns;
-      return { mode: { netns: s.netns, cleanup: m.teardownArgv(podDir) }, etc: etc(withDns) };
+      return { mode: { netns: s.netns, cleanup: setup.teardownArgv(podDir) }, etc: etc(hostname, withDns) };
+    },
+    launchNet(podDir, hostname) {
+      // These plugins return the configuration's own `dns` as their DNS result.
+      const confDns = plan.nets.map((n) => n.net.conf.dns as { nameservers?: string[]; search?: string[]; options?: string[]; domain?: string } | undefined).find((d) => (d?.nameservers ?? []).length > 0);
+      const cni = confDns ? { nameservers: confDns.nameservers ?? [], search: confDns.search ?? [], options: confDns.options ?? [], domain: confDns.domain } : undefined;
+      return { mode: { netns: join(setup.NETNS_DIR, setup.netnsName(uuid)), cleanup: setup.teardownArgv(podDir) }, etc: etc(hostname, cni) };
+    },
+    finishSync(podDir) {
+      debug(`networking: pod launched at ${Math.round(performance.now())} ms, waiting for the network`);
+      if (outcome && 'error' in outcome) throw outcome.error;
+      let s: setup.NetState;
+      if (outcome) s = outcome.state;
+      else {
+        s = (planned as NonNullable<typeof planned>).state;
+        const r = setup.waitSetupSync(plan.dataDir, uuid);
+        if (r.code === 90) {
+          setup.clearPending(plan.dataDir, uuid);
+          throw new RktError('STATE', `networking: cannot create network namespace ${setup.netnsName(uuid)}: ${r.stderr.trim()}`);
+        }
+        try {
+          setup.processSetup(s, r);
+        } catch (e) {
+          setup.teardownState(s);
+          setup.clearPending(plan.dataDir, uuid);
+          throw e;
+        }
+      }
+      setup.writeNetFiles(podDir, s);
+      setup.clearPending(plan.dataDir, uuid);
+      debug(`networking: ready at ${Math.round(performance.now())} ms`);
     },
   };
 }

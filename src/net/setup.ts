@@ -169,43 +169,88 @@ const SEP = '--rkt-cni-result-end--';
  * ADD of network i failed. Each plugin's stdout is followed by SEP.
  */
 const SETUP_SCRIPT = `
-ip netns add "$RKT_NS" || exit 90
-ip -n "$RKT_NS" link set lo up &
-lo=$!
-i=0
-while [ "$i" -lt "$RKT_N" ]; do
-  kill -0 "$RKT_PID" 2>/dev/null || exit 93
-  eval "conf=\\$RKT_CONF_$i plugin=\\$RKT_PLUGIN_$i ifname=\\$RKT_IF_$i args=\\$RKT_ARGS_$i"
-  printf '%s' "$conf" | CNI_COMMAND=ADD CNI_IFNAME="$ifname" CNI_ARGS="$args" "$plugin"
-  st=$?
-  printf '\\n%s\\n' "$RKT_SEP"
-  [ "$st" -eq 0 ] || exit $((100 + i))
-  i=$((i + 1))
-done
-wait "$lo" || exit 91
+main() {
+  if [ -n "$RKT_MASQ" ]; then printf '%s' "$RKT_MASQ" | iptables-restore -w --noflush & m=$!; else m=; fi
+  ip netns add "$RKT_NS" || return 90
+  ip -n "$RKT_NS" link set lo up &
+  lo=$!
+  i=0
+  while [ "$i" -lt "$RKT_N" ]; do
+    kill -0 "$RKT_PID" 2>/dev/null || return 93
+    eval "conf=\\$RKT_CONF_$i plugin=\\$RKT_PLUGIN_$i ifname=\\$RKT_IF_$i args=\\$RKT_ARGS_$i"
+    printf '%s' "$conf" | CNI_COMMAND=ADD CNI_IFNAME="$ifname" CNI_ARGS="$args" "$plugin"
+    st=$?
+    printf '\\n%s\\n' "$RKT_SEP"
+    [ "$st" -eq 0 ] || return $((100 + i))
+    i=$((i + 1))
+  done
+  wait "$lo" || return 91
+  [ -z "$m" ] || wait "$m" || return 92
+}
+main >"$RKT_OUT" 2>"$RKT_ERR"
+rc=$?
+echo "$rc" >"$RKT_RC.tmp" && mv "$RKT_RC.tmp" "$RKT_RC"
+exit "$rc"
 `;
 
-function runSetupScript(env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
+interface SetupFiles {
+  out: string;
+  err: string;
+  rc: string;
+}
+
+function setupFiles(dataDir: string, uuid: string): SetupFiles {
+  const base = join(dataDir, 'net', 'pending', uuid);
+  return { out: `${base}.out`, err: `${base}.err`, rc: `${base}.rc` };
+}
+
+function readSetup(f: SetupFiles): { code: number; stdout: string; stderr: string } | undefined {
+  let rc: string;
+  try {
+    rc = readFileSync(f.rc, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const read = (p: string) => {
+    try {
+      return readFileSync(p, 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  return { code: Number(rc.trim()), stdout: read(f.out), stderr: read(f.err) };
+}
+
+function runSetupScript(env: NodeJS.ProcessEnv, f: SetupFiles): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn('/bin/sh', ['-c', SETUP_SCRIPT], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
+    const child = spawn('/bin/sh', ['-c', SETUP_SCRIPT], { env: { ...env, RKT_OUT: f.out, RKT_ERR: f.err, RKT_RC: f.rc }, stdio: 'ignore' });
     const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
     child.on('error', (e) => {
       clearTimeout(timer);
       reject(new RktError('NOT_FOUND', `networking: cannot run /bin/sh: ${e.message}`));
     });
     child.on('close', (code) => {
       clearTimeout(timer);
-      resolve({ code: code ?? 255, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
+      resolve(readSetup(f) ?? { code: code ?? 255, stdout: '', stderr: '' });
     });
   });
 }
 
-/** Creates the netns and runs CNI ADD for each network; rolls back everything on failure. */
-export async function setupNetworks(uuid: string, nets: readonly ChosenNet[]): Promise<NetState> {
+/** Blocks (no event loop) until the setup shell is done; for the last step before execve. */
+export function waitSetupSync(dataDir: string, uuid: string, timeoutMs = 120_000): { code: number; stdout: string; stderr: string } {
+  const f = setupFiles(dataDir, uuid);
+  const cell = new Int32Array(new SharedArrayBuffer(4));
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const r = readSetup(f);
+    if (r) return r;
+    if (Date.now() > end) return { code: 255, stdout: '', stderr: 'timed out' };
+    Atomics.wait(cell, 0, 0, 2);
+  }
+}
+
+/** The state before the ADD (what the shell is told to do), and its environment. */
+export function setupPlan(uuid: string, nets: readonly ChosenNet[]): { state: NetState; env: NodeJS.ProcessEnv } {
   const path = cniPath();
   const state: NetState = { uuid, netns: join(NETNS_DIR, netnsName(uuid)), networks: [], forwards: [], families: [] };
   const env: NodeJS.ProcessEnv = {
@@ -228,32 +273,41 @@ export async function setupNetworks(uuid: string, nets: readonly ChosenNet[]): P
     env[`RKT_IF_${i}`] = n.ifName;
     env[`RKT_ARGS_${i}`] = n.args;
   });
-  debug(`networking: setup of ${nets.map((n) => n.net.name).join(', ')} started at ${Math.round(performance.now())} ms`);
-  const script = runSetupScript(env);
-  const masq = preMasq(state);
-  masq.catch(() => {});
-  const r = await script;
+  env.RKT_MASQ = subnetMasqRules(state);
+  return { state, env };
+}
+
+/** Reads the shell's outcome into the state; throws (the caller rolls back) on failure. */
+export function processSetup(state: NetState, r: { code: number; stdout: string; stderr: string }): void {
+  const uuid = state.uuid;
+  const parts = r.stdout.split(`\n${SEP}\n`);
+  if (r.code >= 100 && r.code < 100 + state.networks.length) {
+    const i = r.code - 100;
+    const n = state.networks[i] as NetRecord;
+    state.networks = state.networks.slice(0, i + 1);
+    throw new RktError('STATE', `networking: network "${n.netName}": ${cniErrorText(parts[i] ?? '', r.stderr)}`);
+  }
+  if (r.code === 92) throw new RktError('STATE', `networking: iptables-restore failed: ${r.stderr.trim()}`);
+  if (r.code !== 0) throw new RktError('STATE', `networking: setting up network namespace ${netnsName(uuid)} failed: ${r.stderr.trim() || `exit ${r.code}`}`);
+  state.networks.forEach((rec, i) => {
+    const out = parts[i] ?? '';
+    rec.result = parseCniResult(out);
+    rec.rawResult = JSON.parse(out) as Record<string, unknown>;
+    if (rec.result.ips.length === 0) debug(`network ${rec.netName} returned no IP address`);
+  });
+}
+
+/** Creates the netns and runs CNI ADD for each network; rolls back everything on failure. */
+export async function setupNetworks(state: NetState, env: NodeJS.ProcessEnv, dataDir: string): Promise<NetState> {
+  const uuid = state.uuid;
+  debug(`networking: setup of ${state.networks.map((n) => n.netName).join(', ')} started at ${Math.round(performance.now())} ms`);
+  const r = await runSetupScript(env, setupFiles(dataDir, uuid));
   debug(`networking: CNI ADD done at ${Math.round(performance.now())} ms (exit ${r.code})`);
   // A netns that could not be created leaves nothing of ours (the name may belong to a racing run-prepared of the same pod).
   if (r.code === 90) throw new RktError('STATE', `networking: cannot create network namespace ${netnsName(uuid)}: ${r.stderr.trim()}`);
   try {
-    const parts = r.stdout.split(`\n${SEP}\n`);
-    if (r.code >= 100 && r.code < 100 + nets.length) {
-      const i = r.code - 100;
-      const n = state.networks[i] as NetRecord;
-      state.networks = state.networks.slice(0, i + 1);
-      throw new RktError('STATE', `networking: network "${n.netName}": ${cniErrorText(parts[i] ?? '', r.stderr)}`);
-    }
-    if (r.code !== 0) throw new RktError('STATE', `networking: setting up network namespace ${netnsName(uuid)} failed: ${r.stderr.trim() || `exit ${r.code}`}`);
-    state.networks.forEach((rec, i) => {
-      const out = parts[i] ?? '';
-      rec.result = parseCniResult(out);
-      rec.rawResult = JSON.parse(out) as Record<string, unknown>;
-      if (rec.result.ips.length === 0) debug(`network ${rec.netName} returned no IP address`);
-    });
-    await Promise.all([masq, applyRules(state, [])]).catch((e: unknown) => {
-      throw new RktError('STATE', `networking: ${(e as Error).message}`);
-    });
+    processSetup(state, r);
+    await applyRules(state, []);
     return state;
   } catch (e) {
     teardownState(state);
@@ -281,25 +335,26 @@ export function confSubnets(conf: Record<string, unknown>): string[] | undefined
 /**
  * Masquerade rules that do not need the pod's address: `-s <subnet>` (the
  * same effect as the pod's own address, since every pod of the network gets
- * the same rule while it lives), so they are added while the ADD runs.
+ * the same rule while it lives), so the setup shell adds them while the ADD
+ * runs. IPv4 only there; the rest is added after the ADD (applyRules).
  */
-function preMasq(s: NetState): Promise<void> {
-  const byFamily = new Map<4 | 6, MasqRule[]>([[4, []], [6, []]]);
+function subnetMasqRules(s: NetState): string {
+  const rules: MasqRule[] = [];
   s.networks.forEach((n, index) => {
     if (!n.ipMasq) return;
     const subnets = confSubnets(n.conf);
-    if (!subnets) return;
+    if (!subnets || subnets.some((x) => x.includes(':'))) return;
     n.masqBySubnet = true;
-    for (const sub of subnets) byFamily.get(sub.includes(':') ? 6 : 4)!.push({ source: sub, subnet: sub, index });
+    for (const sub of subnets) rules.push({ source: sub, subnet: sub, index });
   });
-  const jobs: Promise<void>[] = [];
-  for (const family of [4, 6] as const) {
-    const rules = natRules(s.uuid, family, byFamily.get(family)!, [], undefined);
-    if (!rules) continue;
-    if (!s.families.includes(family)) s.families.push(family);
-    jobs.push(restoreAsync(family, rules));
-  }
-  return Promise.all(jobs).then(() => undefined);
+  const text = natRules(s.uuid, 4, rules, [], undefined);
+  if (text && !s.families.includes(4)) s.families.push(4);
+  return text;
+}
+
+/** True when every masquerade rule goes in with the ADD (nothing left for after it). */
+export function masqAllBySubnet(s: NetState): boolean {
+  return s.networks.every((n) => !n.ipMasq || n.masqBySubnet === true);
 }
 
 /** The network carrying port forwards: the first with IP masquerade, else the last (rkt). */
@@ -468,7 +523,7 @@ export function markPending(dataDir: string, uuid: string): void {
 }
 
 export function clearPending(dataDir: string, uuid: string): void {
-  rmSync(pendingFile(dataDir, uuid), { force: true });
+  for (const sfx of ['', '.out', '.err', '.rc', '.rc.tmp']) rmSync(`${pendingFile(dataDir, uuid)}${sfx}`, { force: true });
 }
 
 /** gc: tears down the networks of setups whose rkt died before recording them in a pod dir. */

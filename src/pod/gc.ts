@@ -1,10 +1,10 @@
 // Pod garbage collection (rkt/gc.go): mark exited pods, discard aborted and
 // expired prepared pods, then sweep what has been marked for longer than the
 // grace period. Only pods without a live owner are ever touched.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatProcId, selfId, isAlive, parseProcId } from '../lib/proc.ts';
-import { listPods, movePod, ownerAlive, createdNs, type Pod } from './pods.ts';
+import { listPods, movePod, ownerAlive, createdNs, podsDir, type Pod } from './pods.ts';
 import { teardown } from './teardown.ts';
 import { gcPendingNetworks } from '../net/setup.ts';
 
@@ -36,6 +36,14 @@ export function claimDeletion(pod: Pod): boolean {
   return true;
 }
 
+function safeReaddir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
 export function gcPods(dataDir: string, o: GcOptions): void {
   const now = Date.now();
   for (const pod of listPods(dataDir)) {
@@ -49,6 +57,16 @@ export function gcPods(dataDir: string, o: GcOptions): void {
       // An embryo of a live process is just being created.
       const created = createdNs(pod);
       if (!ownerAlive(pod) && (created === undefined || Number(created / 1_000_000n) < now - 60_000)) movePod(pod, 'garbage');
+    }
+  }
+  // Hidden embryos (see createPod) of processes that died before renaming them.
+  const embryos = podsDir(dataDir, 'embryo');
+  for (const name of safeReaddir(embryos)) {
+    if (!name.startsWith('.')) continue;
+    try {
+      if (statSync(join(embryos, name)).mtimeMs < now - 60_000) rmSync(join(embryos, name), { recursive: true, force: true });
+    } catch {
+      /* gone meanwhile */
     }
   }
   if (o.markOnly) return;

@@ -1,6 +1,7 @@
 // appc PodManifest (spec/pods.md) types, and the pure parts of building one
 // from images and flags: app names, volumes, mounts, key=value lists.
-import { AC_NAME, type AppSpec, type Label } from '../image/aci/manifest.ts';
+import type { AppSpec } from '../image/aci/manifest.ts';
+import { AC_NAME, type Label } from '../image/aci/labels.ts';
 import { APPC_VERSION } from '../lib/version.ts';
 import { RktError, usage } from '../lib/errors.ts';
 

@@ -4,7 +4,7 @@
 // process, and moved to prepare/ while it is filled in.
 import { randomUUID } from '../lib/uuid.ts';
 import { execFileSync } from 'node:child_process';
-import { accessSync, chmodSync, chownSync, constants, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, chmodSync, chownSync, constants, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { GlobalOptions } from '../config/global.ts';
 import type { AppArgs } from '../cli/apps.ts';
@@ -53,10 +53,13 @@ export interface PrepareOptions {
 /** Creates a new pod dir in embryo/, owned by this process, then moves it to prepare/. */
 export function createPod(dataDir: string, uuid: string = randomUUID()): Pod {
   ensurePodDirs(dataDir);
+  // Filled under a hidden name, then renamed: no other command ever sees a pod without its owner.
+  const hidden = join(podsDir(dataDir, 'embryo'), `.${uuid}`);
+  mkdirSync(hidden, { mode: 0o750 });
+  writeFileSync(join(hidden, 'owner'), formatProcId(selfId()));
+  writeFileSync(join(hidden, 'created'), nowNs());
   const dir = join(podsDir(dataDir, 'embryo'), uuid);
-  mkdirSync(dir, { mode: 0o750 });
-  writeFileSync(join(dir, 'owner'), formatProcId(selfId()));
-  writeFileSync(join(dir, 'created'), nowNs());
+  renameSync(hidden, dir);
   const pod = movePod({ uuid, place: 'embryo', dir, dataDir }, 'prepare');
   if (!pod) throw new RktError('STATE', `pod ${uuid} vanished while being created`);
   return pod;

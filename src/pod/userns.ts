@@ -8,7 +8,7 @@
 // binds too, so host files owned by root look root-owned inside the pod
 // and files the app creates there are owned by the host's root.
 // See docs/security.md.
-import { randomInt } from 'node:crypto';
+import { randomInt } from '../lib/uuid.ts';
 import { chmodSync, chownSync, lstatSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { RktError } from '../lib/errors.ts';

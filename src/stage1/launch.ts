@@ -22,6 +22,8 @@ export interface LaunchOptions {
   net: PodNetMode;
   /** /etc/hosts and /etc/resolv.conf of the apps (net/pod.ts); default: the hosts stub only. */
   etc?: EtcPlan | undefined;
+  /** Last step before the execve (net/pod.ts: waits for the pod's CNI ADD, which ran meanwhile). */
+  beforeExec?: (() => void) | undefined;
   hostname: string;
   interactive: boolean;
   exitPolicy: 'fail-fast' | 'all';
@@ -174,6 +176,7 @@ export function launch(pod: Pod, plan: Plan, o: LaunchOptions): never {
   // Network teardown (CNI DEL, iptables, netns), run by the monitor's detached cleanup.
   if (typeof o.net === 'object') conf.push(['cleanup', ...o.net.cleanup.map(checkConfPath)].join('\t'));
   writeFileSync(join(pod.dir, 'monitor.conf'), `${conf.join('\n')}\n`);
+  o.beforeExec?.();
   debug(`executing ${monitor} for pod ${pod.uuid}`);
   execve(monitor, [monitor, pod.dir]);
 }

@@ -163,7 +163,7 @@ End the image arguments with a lone "---" to resume argument parsing.`,
     if (v.interactive && parsed.apps.length !== 1) throw usage('--interactive can only be used with exactly one app');
     if (v['mds-register']) throw usage('--mds-register is not supported in this version');
     // The network (netns, CNI ADD) is set up while the images are resolved and the pod prepared.
-    const { randomUUID } = await import('node:crypto');
+    const { randomUUID } = await import('../../lib/uuid.ts');
     const uuid = randomUUID();
     const network = startNet(netPlan, uuid);
     let prepared;
@@ -216,11 +216,15 @@ export async function startPod(ctx: CommandContext, prepared: Pod, plan: import(
   try {
     const { declaredPorts } = await import('../../net/pod.ts');
     const { readManifest } = await import('../../pod/pods.ts');
-    const net = await o.network.finish(pod.dir, pod.dataDir, o.hostname, declaredPorts(readManifest(pod)));
+    // Fast path: the bundles are written while the CNI ADD runs; launch waits for it just before the
+    // execve. Not for pods of several apps: their pause container joins the netns inside launch.
+    const fast = o.network.fast && plan.apps.length === 1;
+    const net = fast ? o.network.launchNet(pod.dir, o.hostname) : await o.network.finish(pod.dir, pod.dataDir, o.hostname, declaredPorts(readManifest(pod)));
     const { launch } = await import('../../stage1/launch.ts');
     return launch(pod, plan, {
       net: net.mode,
       etc: net.etc,
+      beforeExec: fast ? () => o.network.finishSync(pod.dir) : undefined,
       hostname: o.hostname,
       interactive: o.interactive,
       exitPolicy: o.exitPolicy,
@@ -232,6 +236,7 @@ export async function startPod(ctx: CommandContext, prepared: Pod, plan: import(
       debug: ctx.global.debug,
     });
   } catch (e) {
+    await o.network.abort();
     teardown(pod);
     throw e;
   }

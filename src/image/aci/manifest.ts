@@ -4,10 +4,8 @@
 import * as v from 'valibot';
 import { RktError } from '../../lib/errors.ts';
 
-/** AC Identifier: lowercase, digits, separators `-._~/` between runs. */
-export const AC_IDENTIFIER = /^[a-z0-9]+([-._~/][a-z0-9]+)*$/;
-/** AC Name: lowercase, digits and dashes (app, label, mount point names). */
-export const AC_NAME = /^[a-z0-9]+(-[a-z0-9]+)*$/;
+import { AC_IDENTIFIER, AC_NAME } from './labels.ts';
+export { AC_IDENTIFIER, AC_NAME };
 
 const acIdentifier = v.pipe(v.string(), v.regex(AC_IDENTIFIER, 'is not a valid AC Identifier'));
 const acName = v.pipe(v.string(), v.regex(AC_NAME, 'is not a valid AC Name'));
