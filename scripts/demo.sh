@@ -100,13 +100,22 @@ step "8. Render the image's rootfs and look inside"
 show rkt image render --rootfs-only "$ID" "$DEMO/rendered"
 show ls "$DEMO/rendered" "$DEMO/rendered/bin/busybox"
 
-# --- Pods: added by the pods milestone -------------------------------------
-# When `rkt run` lands, extend the demo here, e.g.:
-#   step "9. Run the image in a pod"
-#   show rkt run "$NAME:$VERSION"
-#   show rkt list
-#   show rkt gc --grace-period=0s
-# ----------------------------------------------------------------------------
+step "9. Run the image in a pod (one runc container, catatonit as PID 1, overlayfs rootfs)"
+show rkt run --net=none "$NAME:$VERSION"
+show rkt run --net=none "$NAME:$VERSION" --exec=/bin/sh -- -c 'echo "I am $(hostname), PID $$, uid $(id -u)"; exit 3' || echo "    -> exit code $? (the app's)"
+
+step "10. Two apps in one pod share its PID namespace and localhost"
+show rkt run --net=none "$NAME:$VERSION" --name=server --exec=/bin/sh -- -c 'httpd -p 127.0.0.1:8080 -h /etc && sleep 2' --- \
+  "$NAME:$VERSION" --name=client --exec=/bin/sh -- -c 'sleep 0.3; wget -q -O - http://127.0.0.1:8080/passwd; ps -o pid,comm; exit 0'
+
+step "11. The pods, their states and their logs"
+show rkt list
+UUID=$(rkt list --no-legend --full | awk 'NF && $1 ~ /-/ {u=$1} END {print u}')
+show rkt status "$UUID"
+show rkt logs "$UUID"
+
+step "12. Garbage-collect the exited pods (containers, mounts, directories)"
+show rkt gc --grace-period=0s
 
 step "Done"
 echo "    Removing the scratch dir (store, keys, images)."
