@@ -203,7 +203,10 @@ export async function startPod(ctx: CommandContext, prepared: Pod, plan: import(
   const { teardown } = await import('../../pod/teardown.ts');
   let moved: Pod | undefined;
   try {
-    writeFileSync(join(prepared.dir, 'owner'), formatProcId(selfId()), { flag: prepared.place === 'prepared' ? 'wx' : 'w' });
+    // A pod in prepare/ is ours already (createPod); rewriting its owner would open a
+    // window where a concurrent gc reads an empty file and takes the pod for abandoned.
+    // run-prepared claims a prepared pod exclusively (O_EXCL): gc never looks at owners there.
+    if (prepared.place === 'prepared') writeFileSync(join(prepared.dir, 'owner'), formatProcId(selfId()), { flag: 'wx' });
     writeFileSync(join(prepared.dir, 'started'), nowNs());
     moved = movePod(prepared, 'run');
     if (!moved) throw new RktError('STATE', `pod ${prepared.uuid} was removed while starting`);
@@ -252,10 +255,11 @@ export const prepareCommand: Command = {
     const parsed = parseRunArgs(ctx.argv, PREPARE_FLAGS);
     if (parsed.pod.help) return help(ctx, this, PREPARE_FLAGS);
     const { pod } = await preparePodFromArgs(ctx, parsed);
-    // A prepared pod has no owner until run-prepared claims it.
-    rmSync(join(pod.dir, 'owner'), { force: true });
     const done = movePod(pod, 'prepared');
     if (!done) throw new RktError('STATE', `pod ${pod.uuid} vanished while being prepared`);
+    // A prepared pod has no owner until run-prepared claims it (removed only now: in
+    // prepare/, a pod without a live owner is an aborted one that gc discards).
+    rmSync(join(done.dir, 'owner'), { force: true });
     ctx.stdout.write(`${pod.uuid}\n`);
     return 0;
   },
