@@ -20,7 +20,7 @@
 // stderr, not as a failure.
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface Snapshot {
@@ -31,6 +31,37 @@ export interface Snapshot {
   iptables: Set<string>;
   /** pid -> cmdline of processes carrying our marker. */
   processes: Map<number, string>;
+  /** Host settings pods may change (CNI's ptp and bridge plugins turn forwarding on), restored by assertNoLeaks. */
+  sysctls: Map<string, string>;
+  /** Whether CNI's IPAM state dir existed (host-local creates it), removed by assertNoLeaks if it did not. */
+  cniStateExisted: boolean;
+}
+
+const HOST_SYSCTLS = ['/proc/sys/net/ipv4/ip_forward', '/proc/sys/net/ipv6/conf/all/forwarding'];
+const CNI_STATE = '/var/lib/cni';
+
+function readSysctls(): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const s of HOST_SYSCTLS) {
+    try {
+      out.set(s, readFileSync(s, 'utf8').trim());
+    } catch {
+      /* not on this kernel */
+    }
+  }
+  return out;
+}
+
+/** Puts back what pods legitimately change on the host but a test must not leave changed. */
+export function restoreHostSettings(before: Snapshot): void {
+  for (const [path, value] of before.sysctls) {
+    try {
+      if (readFileSync(path, 'utf8').trim() !== value) writeFileSync(path, value);
+    } catch {
+      /* best effort */
+    }
+  }
+  if (!before.cniStateExisted) rmSync(CNI_STATE, { recursive: true, force: true });
 }
 
 const MARKER = 'RKT_TEST_RUN';
@@ -157,6 +188,8 @@ export function snapshot(): Snapshot {
     ),
     iptables: new Set(lines('iptables-save', []).filter((l) => /RKT|CNI-|rkt:/.test(l))),
     processes: processes(),
+    sysctls: readSysctls(),
+    cniStateExisted: existsSync(CNI_STATE),
   };
 }
 
@@ -201,6 +234,7 @@ export function leaksSince(before: Snapshot, now: Snapshot = snapshot()): LeakRe
  * away (a killed child may still be exiting).
  */
 export async function assertNoLeaks(before: Snapshot, graceMs = 3000): Promise<void> {
+  restoreHostSettings(before);
   const deadline = Date.now() + graceMs;
   let report = leaksSince(before);
   while (report.leaks.length > 0 && Date.now() < deadline) {
