@@ -1,7 +1,7 @@
 // Rendering: an image's root filesystem with its dependencies applied in
 // order (later overwriting earlier) and its pathWhitelist honoured, kept in
 // the tree store so pods and `image render` reuse it.
-import { createReadStream, existsSync, renameSync, rmSync, mkdirSync } from 'node:fs';
+import { createReadStream, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { RktError } from '../lib/errors.ts';
 import { treeIdFor, type ImageRow, type Store } from './store/store.ts';
@@ -56,15 +56,7 @@ export async function renderImage(store: Store, row: ImageRow): Promise<string> 
     }
     if (row.manifest.pathWhitelist?.length) applyPathWhitelist(join(tree, 'rootfs'), row.manifest.pathWhitelist);
     const size = sealTree(tree);
-    store.write(() => {
-      if (!existsSync(join(dest, 'rendered'))) {
-        rmSync(dest, { recursive: true, force: true });
-        mkdirSync(join(dest, '..'), { recursive: true });
-        renameSync(tree, dest);
-      }
-      store.setTree(row.key, treeId, size);
-    });
-    return dest;
+    return store.installTree(tree, treeId, row.key, size);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

@@ -2,7 +2,7 @@
 // a merged read-only view while a pod is prepared, and a flattened render
 // for `image render/extract/export/verify`.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { RktError, errMessage } from '../../lib/errors.ts';
 import type { ImageRow, Store } from '../store/store.ts';
@@ -130,15 +130,7 @@ export async function renderDocker(store: Store, row: ImageRow): Promise<string>
     view.release();
     // A single layer is its own tree: drop whiteout devices it may carry.
     const size = sealTree(tree);
-    store.write(() => {
-      if (!existsSync(join(dest, 'rendered'))) {
-        rmSync(dest, { recursive: true, force: true });
-        mkdirSync(join(dest, '..'), { recursive: true });
-        renameSync(tree, dest);
-      }
-      store.setTree(row.key, treeId, size);
-    });
-    return dest;
+    return store.installTree(tree, treeId, row.key, size);
   } finally {
     view.release();
     rmSync(tmp, { recursive: true, force: true });

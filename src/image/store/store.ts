@@ -222,6 +222,24 @@ export class Store implements Disposable {
     this.db.prepare('UPDATE images SET last_used = ? WHERE key = ?').run(when, key);
   }
 
+  /**
+   * Moves a sealed tree (tmp dir with rootfs/, hash, rendered) into the tree
+   * store as treeId and records it for the image, under the write lock. A
+   * racing process that rendered the same tree first wins; ours is left in tmp.
+   */
+  installTree(tmpTree: string, treeId: string, key: string, size: number): string {
+    const dest = this.treeDir(treeId);
+    this.write(() => {
+      if (!existsSync(join(dest, 'rendered'))) {
+        rmSync(dest, { recursive: true, force: true });
+        mkdirSync(join(dest, '..'), { recursive: true });
+        renameSync(tmpTree, dest);
+      }
+      this.setTree(key, treeId, size);
+    });
+    return dest;
+  }
+
   /** Forgets an image's rendered tree (it was removed; renderImage makes it again). */
   clearTree(key: string): void {
     this.db.prepare('UPDATE images SET tree_id = NULL, tree_size = 0 WHERE key = ?').run(key);
