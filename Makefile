@@ -23,7 +23,7 @@ all: build
 deps:
 	@[ -n "$(SETUP_DONE)" ] || bash scripts/setup.sh
 
-dist/rkt.js: $(SOURCES) $(wildcard stage1/*.c) scripts/build.mjs package-lock.json
+dist/rkt.js: $(SOURCES) $(wildcard stage1/*.c launcher/*.c) scripts/build.mjs package-lock.json
 	$(NODE) scripts/build.mjs
 
 build: deps

@@ -3,13 +3,14 @@
 import type { GlobalOptions } from '../config/global.ts';
 import type { FlagDef, Parsed } from './flags.ts';
 import type { Entry } from './registry.ts';
+import type { Out } from './stdio.ts';
 
 export interface CommandContext {
   global: GlobalOptions;
   /** The raw arguments after the command name (for commands with their own grammar). */
   argv: readonly string[];
-  stdout: NodeJS.WriteStream;
-  stderr: NodeJS.WriteStream;
+  stdout: Out;
+  stderr: Out;
 }
 
 export interface Command {

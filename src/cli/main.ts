@@ -3,11 +3,15 @@ import { enableCompileCache } from 'node:module';
 import { dirname, join } from 'node:path';
 import { GLOBAL_FLAGS, globalOptions } from '../config/global.ts';
 import { EXIT, RktError, errMessage } from '../lib/errors.ts';
+import { takeHandoff } from '../lib/handoff.ts';
 import { isDebug, setDebug } from '../lib/log.ts';
 import type { Command, CommandContext } from './command.ts';
 import { consumeFlag, defaults, findFlag, formatFlags, isFlagToken, parseFlags } from './flags.ts';
 import { commandHelp, rootHelp } from './help.ts';
+import { fdWriter } from './stdio.ts';
 import { COMMANDS, lookup } from './registry.ts';
+
+takeHandoff();
 
 // V8's code cache for our bundles, next to them: compiling dist/cmd/run.js
 // alone costs ~15 ms per start without it. Best effort (read-only installs).
@@ -44,10 +48,10 @@ export async function main(argv: string[]): Promise<number> {
   const args = argv.slice(i);
   if (args.length === 0) {
     if (gvalues.help) {
-      process.stdout.write(rootHelp(COMMANDS));
+      fdWriter(1).write(rootHelp(COMMANDS));
       return 0;
     }
-    process.stderr.write(`rkt: missing command\n${rootHelp(COMMANDS)}`);
+    fdWriter(2).write(`rkt: missing command\n${rootHelp(COMMANDS)}`);
     return EXIT.MISSING_COMMAND;
   }
   const resolved = await resolveCommand(args);
@@ -78,7 +82,7 @@ export async function main(argv: string[]): Promise<number> {
   } else {
     parsed = parseFlags(rest, allFlags, { stopAtPositional: cmd.stopAtPositional ?? false });
     if (parsed.values.help) {
-      process.stdout.write(commandHelp(cmd, formatFlags(cmd.flags), formatFlags(GLOBAL_FLAGS)));
+      fdWriter(1).write(commandHelp(cmd, formatFlags(cmd.flags), formatFlags(GLOBAL_FLAGS)));
       return 0;
     }
     for (const name of parsed.set) if (GLOBAL_FLAGS.some((g) => g.name === name)) gset.add(name);
@@ -86,26 +90,22 @@ export async function main(argv: string[]): Promise<number> {
   }
   const global = globalOptions(gvalues, gset);
   setDebug(global.debug);
-  const ctx: CommandContext = { global, argv: argvForCmd, stdout: process.stdout, stderr: process.stderr };
+  const ctx: CommandContext = { global, argv: argvForCmd, stdout: fdWriter(1), stderr: fdWriter(2) };
   return cmd.run(ctx, parsed);
 }
 
 function report(err: unknown): number {
   if (err instanceof RktError) {
-    process.stderr.write(`rkt: ${err.message}\n`);
-    if (err.hint) process.stderr.write(`hint: ${err.hint}\n`);
-    if (isDebug() && err.cause) process.stderr.write(`cause: ${errMessage(err.cause)}\n`);
+    fdWriter(2).write(`rkt: ${err.message}\n`);
+    if (err.hint) fdWriter(2).write(`hint: ${err.hint}\n`);
+    if (isDebug() && err.cause) fdWriter(2).write(`cause: ${errMessage(err.cause)}\n`);
     return err.exitCode;
   }
-  process.stderr.write(`rkt: internal error: ${errMessage(err)}\n`);
-  if (isDebug() && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+  fdWriter(2).write(`rkt: internal error: ${errMessage(err)}\n`);
+  if (isDebug() && err instanceof Error && err.stack) fdWriter(2).write(`${err.stack}\n`);
   return EXIT.FAILURE;
 }
 
-// Output to a closed pipe (`rkt image list | head`) is not an error.
-process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-  if (e.code === 'EPIPE') process.exit(0);
-});
 
 main(process.argv.slice(2)).then(
   (code) => {

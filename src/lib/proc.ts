@@ -2,7 +2,8 @@
 // (field 22 of /proc/PID/stat). Used for pod liveness instead of flock(2),
 // which Node cannot call; execve keeps both, so `rkt run` becoming the
 // monitor keeps the pod alive in the eyes of other commands.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { hasLauncher } from './handoff.ts';
 
 export interface ProcId {
   pid: number;
@@ -10,8 +11,11 @@ export interface ProcId {
 }
 
 export function startTime(pid: number): string | undefined {
+  const path = `/proc/${pid}/stat`;
+  // Mostly asked about dead owners (`rkt list` of exited pods): no exception for those.
+  if (!existsSync(path)) return undefined;
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const stat = readFileSync(path, 'latin1');
     // comm may contain spaces and parentheses: fields start after the last ')'.
     const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return rest[19];
@@ -20,8 +24,14 @@ export function startTime(pid: number): string | undefined {
   }
 }
 
+/**
+ * The process that supervises what this command does: the launcher (our
+ * parent, which becomes the pod monitor) when bin/rkt started us, else this
+ * process. Pod owners and gc's deleter mark are recorded with it.
+ */
 export function selfId(): ProcId {
-  return { pid: process.pid, start: startTime(process.pid) ?? '0' };
+  const pid = hasLauncher() ? process.ppid : process.pid;
+  return { pid, start: startTime(pid) ?? '0' };
 }
 
 export function formatProcId(p: ProcId): string {

@@ -1,10 +1,10 @@
 // Invoking CNI plugins per the CNI spec (env + config on stdin, result on
 // stdout), and reading their results (0.1.0/0.2.0 `ip4`/`ip6` and
 // 0.3.0+ `ips`/`interfaces`). Parsing is pure.
-import { spawn, spawnSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
 import { RktError } from '../lib/errors.ts';
+import { childProcess } from '../lib/builtins.ts';
 
 /** Where plugins are looked up: RKT_CNI_PATH, else the usual directories. */
 export function cniPath(): string[] {
@@ -127,7 +127,7 @@ const TIMEOUT_MS = 30_000;
 /** Runs one plugin; resolves with its stdout, rejects with a RktError carrying the plugin's message. */
 export function invoke(i: Invocation): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(i.plugin, [], { env: pluginEnv(i), stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = childProcess().spawn(i.plugin, [], { env: pluginEnv(i), stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     const timer = setTimeout(() => child.kill('SIGKILL'), TIMEOUT_MS);
@@ -150,7 +150,7 @@ export function invoke(i: Invocation): Promise<string> {
 
 /** Synchronous variant (teardown): returns the error text, or undefined on success. */
 export function invokeSync(i: Invocation): string | undefined {
-  const r = spawnSync(i.plugin, [], { env: pluginEnv(i), input: JSON.stringify(i.conf), timeout: TIMEOUT_MS, killSignal: 'SIGKILL' });
+  const r = childProcess().spawnSync(i.plugin, [], { env: pluginEnv(i), input: JSON.stringify(i.conf), timeout: TIMEOUT_MS, killSignal: 'SIGKILL' });
   if (r.status === 0) return undefined;
   return r.error ? r.error.message : cniErrorText(r.stdout?.toString() ?? '', r.stderr?.toString() ?? '');
 }

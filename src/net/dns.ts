@@ -1,8 +1,8 @@
 // /etc/resolv.conf and /etc/hosts of a pod, with rkt's precedence
 // (stage1/init, inventory 5.3). Pure: options in, file contents and the
 // decision out.
-import { isIP } from 'node:net';
 import { RktError } from '../lib/errors.ts';
+import { net } from '../lib/builtins.ts';
 
 export interface DnsOptions {
   /** --dns values: IPs, or a single `host` or `none`. */
@@ -23,7 +23,7 @@ export type HostsMode = { kind: 'generated'; content: string; wins: boolean } | 
 export function validateDns(o: DnsOptions): void {
   const special = o.servers.filter((s) => s === 'host' || s === 'none');
   if (special.length > 0 && o.servers.length > 1) throw new RktError('USAGE', `--dns=${special[0]} cannot be combined with other --dns values`);
-  for (const s of o.servers) if (s !== 'host' && s !== 'none' && isIP(s) === 0) throw new RktError('USAGE', `invalid --dns "${s}": an IP address, host or none`);
+  for (const s of o.servers) if (s !== 'host' && s !== 'none' && net().isIP(s) === 0) throw new RktError('USAGE', `invalid --dns "${s}": an IP address, host or none`);
   if (special.length > 0 && (o.search.length > 0 || o.options.length > 0 || o.domain)) throw new RktError('USAGE', `--dns=${special[0]} cannot be combined with --dns-search, --dns-opt or --dns-domain`);
   if (o.hostsEntries.includes('host') && o.hostsEntries.length > 1) throw new RktError('USAGE', '--hosts-entry=host cannot be combined with other --hosts-entry values');
   for (const e of o.hostsEntries) if (e !== 'host') parseHostsEntry(e);
@@ -33,7 +33,7 @@ export function parseHostsEntry(e: string): { ip: string; hosts: string[] } {
   const eq = e.indexOf('=');
   const ip = eq < 0 ? '' : e.slice(0, eq);
   const hosts = eq < 0 ? [] : e.slice(eq + 1).split(',').map((h) => h.trim()).filter((h) => h !== '');
-  if (isIP(ip) === 0 || hosts.length === 0 || hosts.some((h) => !/^[A-Za-z0-9_.-]+$/.test(h))) {
+  if (net().isIP(ip) === 0 || hosts.length === 0 || hosts.some((h) => !/^[A-Za-z0-9_.-]+$/.test(h))) {
     throw new RktError('USAGE', `invalid --hosts-entry "${e}": use IP=HOSTNAME[,HOSTNAME…] or host`);
   }
   return { ip, hosts };

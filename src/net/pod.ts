@@ -11,7 +11,7 @@ import { chooseNets, loadNetConfs, parseNetFlags, type ChosenNet, type NetSelect
 import { hostsMode, resolvMode, validateDns, type DnsOptions, type HostsMode, type ResolvMode } from './dns.ts';
 import { checkPortRequests, parsePortFlag, resolvePorts, type ImagePort, type PortRequest } from './ports.ts';
 import * as setup from './setup.ts';
-import { debug } from '../lib/log.ts';
+import { debug, debugAt } from '../lib/log.ts';
 
 export const NET_FLAGS: FlagDef[] = [
   { name: 'net', type: 'strings', bare: 'default', help: 'configure the pod\'s networking. Optionally, pass a list of user-configured networks to load and set arguments to pass to each network, respectively. Syntax: --net[=n[:args], ...] (default, default-restricted, host, none, all, or names from net.d)' },
@@ -126,7 +126,7 @@ export function startNet(plan: NetPlan, uuid: string): NetHandle {
       setup.clearPending(plan.dataDir, uuid);
     },
     async finish(podDir, _dataDir, hostname, declared) {
-      debug(`networking: pod prepared at ${Math.round(performance.now())} ms, waiting for the network`);
+      debugAt(`networking: pod prepared, waiting for the network`);
       const s = await ready;
       if (!s) return { mode: plan.selection.kind === 'host' ? 'host' : 'none', etc: etc(hostname, undefined) };
       try {
@@ -138,7 +138,7 @@ export function startNet(plan: NetPlan, uuid: string): NetHandle {
       }
       setup.writeNetFiles(podDir, s);
       setup.clearPending(plan.dataDir, uuid);
-      debug(`networking: ready at ${Math.round(performance.now())} ms`);
+      debugAt(`networking: ready`);
       const withDns = s.networks.find((n) => n.result && n.result.dns.nameservers.length > 0)?.result?.dns;
       return { mode: { netns: s.netns, cleanup: setup.teardownArgv(podDir) }, etc: etc(hostname, withDns) };
     },
@@ -149,7 +149,7 @@ export function startNet(plan: NetPlan, uuid: string): NetHandle {
       return { mode: { netns: join(setup.NETNS_DIR, setup.netnsName(uuid)), cleanup: setup.teardownArgv(podDir) }, etc: etc(hostname, cni) };
     },
     finishSync(podDir) {
-      debug(`networking: pod launched at ${Math.round(performance.now())} ms, waiting for the network`);
+      debugAt(`networking: pod launched, waiting for the network`);
       if (outcome && 'error' in outcome) throw outcome.error;
       let s: setup.NetState;
       if (outcome) s = outcome.state;
@@ -170,7 +170,7 @@ export function startNet(plan: NetPlan, uuid: string): NetHandle {
       }
       setup.writeNetFiles(podDir, s);
       setup.clearPending(plan.dataDir, uuid);
-      debug(`networking: ready at ${Math.round(performance.now())} ms`);
+      debugAt(`networking: ready`);
     },
   };
 }

@@ -1,10 +1,8 @@
 // --port NAME:[HOSTIP:]HOSTPORT, IP masquerade, and the iptables rules
 // behind them (rkt's RKT-PFWD-DNAT/SNAT chains). Rule text generation and
 // parsing are pure; applying goes through one iptables-restore call.
-import { spawn, spawnSync } from 'node:child_process';
-import { createSocket } from 'node:dgram';
-import { createServer, isIP } from 'node:net';
 import { RktError } from '../lib/errors.ts';
+import { childProcess, dgram, net } from '../lib/builtins.ts';
 
 export interface PortRequest {
   name: string;
@@ -37,7 +35,7 @@ export function parsePortFlag(v: string): PortRequest {
   else throw new RktError('USAGE', `invalid --port "${v}": use NAME:[HOSTIP:]HOSTPORT`);
   const n = Number(port);
   if (!name || !/^\d+$/.test(port) || n < 1 || n > 65535) throw new RktError('USAGE', `invalid --port "${v}": use NAME:[HOSTIP:]HOSTPORT with a port in 1-65535`);
-  if (hostIp && isIP(hostIp) !== 4) throw new RktError('USAGE', `invalid --port "${v}": the host IP must be an IPv4 address`);
+  if (hostIp && net().isIP(hostIp) !== 4) throw new RktError('USAGE', `invalid --port "${v}": the host IP must be an IPv4 address`);
   return { name, hostIp, hostPort: n };
 }
 
@@ -164,7 +162,7 @@ function tool(family: 4 | 6, what: 'save' | 'restore'): string {
 
 export function restoreAsync(family: 4 | 6, input: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(tool(family, 'restore'), ['-w', '--noflush'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    const child = childProcess().spawn(tool(family, 'restore'), ['-w', '--noflush'], { stdio: ['pipe', 'ignore', 'pipe'] });
     const err: Buffer[] = [];
     child.stderr.on('data', (b: Buffer) => err.push(b));
     child.on('error', (e) => reject(new RktError('NOT_FOUND', `cannot run ${tool(family, 'restore')}: ${e.message}`)));
@@ -179,11 +177,11 @@ export function restoreAsync(family: 4 | 6, input: string): Promise<void> {
 
 /** Removes every nat rule and chain of the pod. Idempotent; returns an error text or undefined. */
 export function removePodRules(uuid: string, family: 4 | 6): string | undefined {
-  const save = spawnSync(tool(family, 'save'), ['-t', 'nat'], { encoding: 'utf8', timeout: 30_000 });
+  const save = childProcess().spawnSync(tool(family, 'save'), ['-t', 'nat'], { encoding: 'utf8', timeout: 30_000 });
   if (save.status !== 0 || typeof save.stdout !== 'string') return save.error?.message ?? `${tool(family, 'save')} failed`;
   const input = cleanupRules(save.stdout, uuid);
   if (!input) return undefined;
-  const r = spawnSync(tool(family, 'restore'), ['-w', '--noflush'], { input, encoding: 'utf8', timeout: 30_000 });
+  const r = childProcess().spawnSync(tool(family, 'restore'), ['-w', '--noflush'], { input, encoding: 'utf8', timeout: 30_000 });
   return r.status === 0 ? undefined : `${tool(family, 'restore')}: ${r.stderr?.trim()}`;
 }
 
@@ -202,11 +200,11 @@ export function forwardedPorts(save: string): Set<string> {
 function canBind(protocol: 'tcp' | 'udp', ip: string, port: number): Promise<string | undefined> {
   return new Promise((resolve) => {
     if (protocol === 'tcp') {
-      const s = createServer();
+      const s = net().createServer();
       s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
       s.listen({ host: ip || '0.0.0.0', port, exclusive: true }, () => s.close(() => resolve(undefined)));
     } else {
-      const s = createSocket('udp4');
+      const s = dgram().createSocket('udp4');
       s.once('error', (e: NodeJS.ErrnoException) => {
         s.close();
         resolve(e.code ?? e.message);
@@ -219,7 +217,7 @@ function canBind(protocol: 'tcp' | 'udp', ip: string, port: number): Promise<str
 /** Refuses host ports that a host process listens on or another pod forwards. */
 export async function checkHostPorts(forwards: readonly PortForward[]): Promise<void> {
   if (forwards.length === 0) return;
-  const save = spawnSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8', timeout: 30_000 });
+  const save = childProcess().spawnSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8', timeout: 30_000 });
   const taken = forwardedPorts(typeof save.stdout === 'string' ? save.stdout : '');
   for (const f of forwards) {
     if (taken.has(`${f.protocol}/${f.hostPort}`)) throw new RktError('EXISTS', `host port ${f.hostPort}/${f.protocol} is already forwarded to another pod`);

@@ -7,15 +7,15 @@
 // Start-up speed: `rkt run` starts the setup (netns + ADD) as soon as its
 // flags are parsed, in child processes running while the images are
 // resolved and the pod is prepared; it waits for it just before launching.
-import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RktError } from '../lib/errors.ts';
 import { formatProcId, isAlive, parseProcId, selfId } from '../lib/proc.ts';
-import { debug } from '../lib/log.ts';
+import { debug, debugAt } from '../lib/log.ts';
 import { cniErrorText, cniPath, findPlugin, invokeSync, parseCniResult, type CniResult } from './cni.ts';
 import type { ChosenNet } from './config.ts';
 import { chainId, natRules, removePodRules, restoreAsync, checkHostPorts, type MasqRule, type PortForward } from './ports.ts';
+import { childProcess } from '../lib/builtins.ts';
 
 export const NETNS_DIR = '/var/run/netns';
 export const IPAM_DIR = '/var/lib/cni/networks';
@@ -64,7 +64,7 @@ export interface NetInfo {
 
 function spawnAsync(cmd: string, args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = childProcess().spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     const err: Buffer[] = [];
     child.stderr.on('data', (b: Buffer) => err.push(b));
     child.on('error', (e) => reject(new RktError('NOT_FOUND', `networking: cannot run ${cmd}: ${e.message}`)));
@@ -131,8 +131,11 @@ export function formatNetworks(infos: readonly NetInfo[]): string {
 }
 
 export function readNetInfo(podDir: string): NetInfo[] {
+  const path = `${podDir}/net-info.json`;
+  // Absent for pods without networks: no exception for those (`rkt list`).
+  if (!existsSync(path)) return [];
   try {
-    const v = JSON.parse(readFileSync(join(podDir, 'net-info.json'), 'utf8')) as unknown;
+    const v = JSON.parse(readFileSync(path, 'utf8')) as unknown;
     return Array.isArray(v) ? (v as NetInfo[]) : [];
   } catch {
     return [];
@@ -223,7 +226,7 @@ function readSetup(f: SetupFiles): { code: number; stdout: string; stderr: strin
 
 function runSetupScript(env: NodeJS.ProcessEnv, f: SetupFiles): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn('/bin/sh', ['-c', SETUP_SCRIPT], { env: { ...env, RKT_OUT: f.out, RKT_ERR: f.err, RKT_RC: f.rc }, stdio: 'ignore' });
+    const child = childProcess().spawn('/bin/sh', ['-c', SETUP_SCRIPT], { env: { ...env, RKT_OUT: f.out, RKT_ERR: f.err, RKT_RC: f.rc }, stdio: 'ignore' });
     const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
     child.on('error', (e) => {
       clearTimeout(timer);
@@ -262,7 +265,7 @@ export function setupPlan(uuid: string, nets: readonly ChosenNet[]): { state: Ne
     RKT_N: String(nets.length),
     RKT_SEP: SEP,
     // rkt killed meanwhile: stop (gc tears down what was done, see gcPendingNetworks).
-    RKT_PID: String(process.pid),
+    RKT_PID: String(selfId().pid),
   };
   nets.forEach((n, i) => {
     const plugin = pluginFor(n, path);
@@ -300,9 +303,9 @@ export function processSetup(state: NetState, r: { code: number; stdout: string;
 /** Creates the netns and runs CNI ADD for each network; rolls back everything on failure. */
 export async function setupNetworks(state: NetState, env: NodeJS.ProcessEnv, dataDir: string): Promise<NetState> {
   const uuid = state.uuid;
-  debug(`networking: setup of ${state.networks.map((n) => n.netName).join(', ')} started at ${Math.round(performance.now())} ms`);
+  debugAt(`networking: setup of ${state.networks.map((n) => n.netName).join(', ')} started`);
   const r = await runSetupScript(env, setupFiles(dataDir, uuid));
-  debug(`networking: CNI ADD done at ${Math.round(performance.now())} ms (exit ${r.code})`);
+  debugAt(`networking: CNI ADD done (exit ${r.code})`);
   // A netns that could not be created leaves nothing of ours (the name may belong to a racing run-prepared of the same pod).
   if (r.code === 90) throw new RktError('STATE', `networking: cannot create network namespace ${netnsName(uuid)}: ${r.stderr.trim()}`);
   try {
@@ -473,9 +476,9 @@ export function teardownState(s: NetState | undefined, uuid = s?.uuid ?? ''): st
   }
   for (const d of ipamDirs(s)) releaseIpam(d, uuid);
   if (existsSync(ns)) {
-    const r = spawnSync('ip', ['netns', 'delete', netnsName(uuid)], { encoding: 'utf8', timeout: 30_000 });
+    const r = childProcess().spawnSync('ip', ['netns', 'delete', netnsName(uuid)], { encoding: 'utf8', timeout: 30_000 });
     if (r.status !== 0) {
-      spawnSync('umount', ['-l', ns], { stdio: 'ignore', timeout: 30_000 });
+      childProcess().spawnSync('umount', ['-l', ns], { stdio: 'ignore', timeout: 30_000 });
       rmSync(ns, { force: true });
     }
   }

@@ -37,8 +37,13 @@ function readText(path: string): string | undefined {
   }
 }
 
+/** readText for files that are often absent: a stat is cheaper than a thrown ENOENT (`rkt list` of many pods). */
+export function readTextIfExists(path: string): string | undefined {
+  return existsSync(path) ? readText(path) : undefined;
+}
+
 export function owner(pod: Pod): ProcId | undefined {
-  const t = readText(join(pod.dir, 'owner'));
+  const t = readText(`${pod.dir}/owner`);
   return t === undefined ? undefined : parseProcId(t);
 }
 
@@ -57,9 +62,9 @@ export function podState(pod: Pod): PodState {
     case 'run':
       return ownerAlive(pod) ? 'running' : 'exited';
     case 'exited-garbage':
-      return isAlive(parseProcId(readText(join(pod.dir, 'deleter')) ?? '')) ? 'deleting' : 'exited garbage';
+      return isAlive(parseProcId(readText(`${pod.dir}/deleter`) ?? '')) ? 'deleting' : 'exited garbage';
     case 'garbage':
-      return isAlive(parseProcId(readText(join(pod.dir, 'deleter')) ?? '')) ? 'deleting' : 'garbage';
+      return isAlive(parseProcId(readText(`${pod.dir}/deleter`) ?? '')) ? 'deleting' : 'garbage';
   }
 }
 
@@ -75,10 +80,11 @@ export function listPods(dataDir: string): Pod[] {
       if (isErrno(e, 'ENOENT')) continue;
       throw e;
     }
+    const base = `${podsDir(dataDir, place)}/`;
     for (const uuid of names) {
       if (seen.has(uuid) || !/^[0-9a-f-]{36}$/.test(uuid)) continue;
       seen.add(uuid);
-      out.push({ uuid, place, dir: join(podsDir(dataDir, place), uuid), dataDir });
+      out.push({ uuid, place, dir: base + uuid, dataDir });
     }
   }
   return out;
@@ -116,7 +122,7 @@ export function movePod(pod: Pod, to: Place): Pod | undefined {
 }
 
 export function readManifest(pod: Pod): PodManifest | undefined {
-  const t = readText(join(pod.dir, 'pod'));
+  const t = readText(`${pod.dir}/pod`);
   if (t === undefined) return undefined;
   try {
     return JSON.parse(t) as PodManifest;
@@ -126,8 +132,8 @@ export function readManifest(pod: Pod): PodManifest | undefined {
 }
 
 /** Nanosecond timestamps kept as strings (they exceed 2^53). */
-export function readNs(path: string): bigint | undefined {
-  const t = readText(path);
+export function readNs(path: string, oftenAbsent = false): bigint | undefined {
+  const t = oftenAbsent ? readTextIfExists(path) : readText(path);
   if (t === undefined || !/^\d+$/.test(t.trim())) return undefined;
   return BigInt(t.trim());
 }
@@ -137,11 +143,11 @@ export function nowNs(): string {
 }
 
 export function createdNs(pod: Pod): bigint | undefined {
-  return readNs(join(pod.dir, 'created'));
+  return readNs(`${pod.dir}/created`);
 }
 
 export function startedNs(pod: Pod): bigint | undefined {
-  return readNs(join(pod.dir, 'started'));
+  return readNs(`${pod.dir}/started`, true);
 }
 
 export interface AppStatus {
@@ -154,7 +160,7 @@ export interface AppStatus {
 
 export function appStatus(pod: Pod, name: string): AppStatus {
   const base = join(pod.dir, 'apps', name);
-  const exit = readText(join(base, 'exit'));
+  const exit = readTextIfExists(join(base, 'exit'));
   let finishedAt: bigint | undefined;
   if (exit !== undefined) {
     try {
@@ -163,11 +169,11 @@ export function appStatus(pod: Pod, name: string): AppStatus {
       finishedAt = undefined;
     }
   }
-  const pid = Number(readText(join(base, 'pid'))?.trim());
+  const pid = Number(readTextIfExists(join(base, 'pid'))?.trim());
   return {
     name,
     exitCode: exit === undefined ? undefined : Number(exit.trim()),
-    startedAt: readNs(join(base, 'started')),
+    startedAt: readNs(join(base, 'started'), true),
     finishedAt,
     pid: Number.isInteger(pid) && pid > 0 ? pid : undefined,
   };

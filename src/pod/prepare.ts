@@ -3,7 +3,6 @@
 // filesystem dirs made. The pod dir is created in embryo/, owned by this
 // process, and moved to prepare/ while it is filled in.
 import { randomUUID } from '../lib/uuid.ts';
-import { execFileSync } from 'node:child_process';
 import { accessSync, chmodSync, chownSync, constants, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { GlobalOptions } from '../config/global.ts';
@@ -24,6 +23,7 @@ import { checkMountTarget } from './targets.ts';
 import { allocateRange } from './userns.ts';
 import { cliIsolators, mergeIsolators, resolveIsolators, type Isolator } from '../stage1/isolators.ts';
 import { CAP_NAMES } from '../stage1/oci.ts';
+import { childProcess } from '../lib/builtins.ts';
 
 export interface ResolvedApp {
   req: AppArgs;
@@ -100,7 +100,7 @@ function prepopulateVolume(rootfs: string, path: string, dest: string): void {
   } catch {
     return;
   }
-  execFileSync('cp', ['-a', '--', `${src}/.`, dest]);
+  childProcess().execFileSync('cp', ['-a', '--', `${src}/.`, dest]);
 }
 
 /** Creates an empty volume's dir; returns its path relative to the pod dir (the pod moves between places). */
@@ -248,7 +248,7 @@ export function preparePod(pod: Pod, o: PrepareOptions): { manifest: PodManifest
     mkdirSync(join(base, 'rootfs'), { recursive: true });
     if (o.noOverlay) {
       const src = o.apps[i]?.lower ? join((o.apps[i] as ResolvedApp).tree, 'rootfs') : app.treeRootfs;
-      execFileSync('cp', ['-a', '--', `${src}/.`, join(base, 'rootfs')]);
+      childProcess().execFileSync('cp', ['-a', '--', `${src}/.`, join(base, 'rootfs')]);
     } else {
       mkdirSync(join(base, 'upper'));
       mkdirSync(join(base, 'work'));

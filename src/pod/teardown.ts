@@ -1,13 +1,13 @@
 // Removing everything a pod holds on the host: its OCI containers, its
 // mounts, then its directory. Idempotent: safe to run again after a crash
 // at any point, and on pods that never started.
-import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { debug } from '../lib/log.ts';
 import type { Pod } from './pods.ts';
 import { teardownPodNetwork } from '../net/setup.ts';
 import { usernsDir } from './userns.ts';
+import { childProcess } from '../lib/builtins.ts';
 
 const RUNC_ROOT = '/run/runc';
 
@@ -42,14 +42,14 @@ export function podContainers(uuid: string): string[] {
 
 export function deleteContainers(uuid: string, runtime = 'runc'): void {
   for (const id of podContainers(uuid)) {
-    const r = spawnSync(runtime, ['delete', '-f', id], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 30_000 });
+    const r = childProcess().spawnSync(runtime, ['delete', '-f', id], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 30_000 });
     if (r.status !== 0) debug(`${runtime} delete -f ${id}: ${r.stderr?.toString().trim()}`);
   }
 }
 
 export function unmountAll(dir: string): void {
   for (const mp of mountsUnder(dir)) {
-    const r = spawnSync('umount', ['-l', mp], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 30_000 });
+    const r = childProcess().spawnSync('umount', ['-l', mp], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 30_000 });
     if (r.status !== 0) debug(`umount ${mp}: ${r.stderr?.toString().trim()}`);
   }
 }

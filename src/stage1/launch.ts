@@ -2,7 +2,6 @@
 // several apps, a pause container owning the shared namespaces), then this
 // process becomes the pod monitor through execve, keeping its PID — which
 // is the pod's liveness identity (see lib/proc.ts).
-import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RktError } from '../lib/errors.ts';
@@ -16,6 +15,7 @@ import { etcMounts, writeEtcFiles, type EtcPlan, type PodNetMode } from '../net/
 import { hostsMode, NO_DNS } from '../net/dns.ts';
 import { ociSecurity } from './security.ts';
 import { prepareUserns, usernsPauseRootfs } from '../pod/userns.ts';
+import { childProcess } from '../lib/builtins.ts';
 
 export interface LaunchOptions {
   /** none: a fresh netns with lo only (runc's); host; or the pod's CNI netns (net/setup.ts). */
@@ -87,7 +87,7 @@ function startPause(pod: Pod, runtime: string, o: LaunchOptions, userns?: { uidB
   const log = openSync(logPath, 'w');
   let r;
   try {
-    r = spawnSync(runtime, ['run', '-d', '--pid-file', join(dir, 'pid'), '--bundle', dir, pauseId(pod.uuid)], { stdio: ['ignore', 'ignore', log], timeout: 60_000 });
+    r = childProcess().spawnSync(runtime, ['run', '-d', '--pid-file', join(dir, 'pid'), '--bundle', dir, pauseId(pod.uuid)], { stdio: ['ignore', 'ignore', log], timeout: 60_000 });
   } finally {
     closeSync(log);
   }

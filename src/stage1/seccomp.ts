@@ -207,9 +207,13 @@ export function seccompPolicy(iso: SeccompIsolator | undefined): SeccompPolicy |
   return { kind: iso.mode === 'retain' ? 'allow' : 'deny', syscalls: [...out].sort(), ...(iso.errno ? { errno: iso.errno } : {}) };
 }
 
+// The filter covers the native ABI only: syscalls through another ABI (i386
+// `int 0x80`, x32) match no listed architecture and libseccomp refuses them,
+// like systemd's SystemCallArchitectures=native. Listing the compat ABIs as
+// docker does triples the filter runc compiles at every start (~12 ms here).
 const OCI_ARCHES: Record<string, string[]> = {
-  x64: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'],
-  arm64: ['SCMP_ARCH_AARCH64', 'SCMP_ARCH_ARM'],
+  x64: ['SCMP_ARCH_X86_64'],
+  arm64: ['SCMP_ARCH_AARCH64'],
   arm: ['SCMP_ARCH_ARM'],
   ia32: ['SCMP_ARCH_X86'],
 };

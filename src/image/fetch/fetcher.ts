@@ -231,12 +231,12 @@ export async function fetchImage(raw: string, opts: FetchOptions): Promise<Image
     case 'docker': {
       const { fetchDocker } = await import('../docker/pull.ts');
       row = await fetchDocker(ref.transport, ref.ref, raw, opts);
-      opts.store.touch(row.key);
+      opts.store.markUsed(row);
       debug(`image ${raw} is ${row.key}`);
       return row;
     }
   }
-  opts.store.touch(row.key);
+  opts.store.markUsed(row);
   if (row.manifest.dependencies?.length && !row.treeId) await renderImage(opts.store, row);
   debug(`image ${displayName(row.manifest)} is ${row.key}`);
   return row;

@@ -36,6 +36,8 @@ export interface RemoteRow {
   downloadTime: number;
 }
 
+/** Bumped when SCHEMA or a migration changes. */
+const SCHEMA_VERSION = 2;
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS images (
   key TEXT PRIMARY KEY,
@@ -120,16 +122,22 @@ export class Store implements Disposable {
     let db: DB;
     try {
       db = new DatabaseSync(join(dbDir, 'index.sqlite'), { timeout: 30_000 });
-      db.exec('PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;');
-      db.exec(SCHEMA);
-      // Migration: the kind column (Docker images and their layers).
-      const cols = db.prepare('PRAGMA table_info(images)').all() as { name: string }[];
-      if (!cols.some((c) => c.name === 'kind')) {
-        try {
-          db.exec("ALTER TABLE images ADD COLUMN kind TEXT NOT NULL DEFAULT 'aci'");
-        } catch (e) {
-          if (!/duplicate column/i.test((e as Error).message)) throw e;
+      db.exec('PRAGMA synchronous=NORMAL');
+      // WAL mode and the schema persist in the file: set up once, then
+      // recognised by user_version (saves ~1 ms on every open).
+      if ((db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version !== SCHEMA_VERSION) {
+        db.exec('PRAGMA journal_mode=WAL');
+        db.exec(SCHEMA);
+        // Migration: the kind column (Docker images and their layers).
+        const cols = db.prepare('PRAGMA table_info(images)').all() as { name: string }[];
+        if (!cols.some((c) => c.name === 'kind')) {
+          try {
+            db.exec("ALTER TABLE images ADD COLUMN kind TEXT NOT NULL DEFAULT 'aci'");
+          } catch (e) {
+            if (!/duplicate column/i.test((e as Error).message)) throw e;
+          }
         }
+        db.exec(`PRAGMA user_version=${SCHEMA_VERSION}`);
       }
     } catch (e) {
       throw new RktError('IO', `cannot open the image index in ${dbDir}: ${(e as Error).message}`, { cause: e });
@@ -220,6 +228,16 @@ export class Store implements Disposable {
 
   touch(key: string, when = Date.now()): void {
     this.db.prepare('UPDATE images SET last_used = ? WHERE key = ?').run(when, key);
+  }
+
+  /**
+   * Records a use of the image, like relatime: not again within a minute of
+   * the last one. A write costs ~4 ms per `rkt run` (the transaction, then
+   * the WAL checkpoint when the connection closes).
+   */
+  markUsed(row: ImageRow, when = Date.now()): void {
+    if (when - row.lastUsed < 60_000 && when >= row.lastUsed) return;
+    this.touch(row.key, when);
   }
 
   /**

@@ -1,0 +1,48 @@
+// The launcher (launcher/launcher.c, installed as bin/rkt) runs this CLI as
+// its child and passes a pipe in RKT_HANDOFF_FD: a program written there is
+// exec'd by the launcher itself, so that Node's exit never delays a pod's
+// start. The launcher's PID is then the supervisor of what we prepare.
+// State lives on globalThis: each command is its own bundle.
+import { closeSync, fstatSync, writeSync } from 'node:fs';
+
+const KEY = Symbol.for('rkt.handoff');
+type State = { fd: number | undefined };
+const state = ((globalThis as Record<symbol, unknown>)[KEY] ??= { fd: undefined }) as State;
+
+/** Takes the pipe from the environment (children never see it). Called once at start-up. */
+export function takeHandoff(): void {
+  const raw = process.env.RKT_HANDOFF_FD;
+  if (raw === undefined) return;
+  delete process.env.RKT_HANDOFF_FD;
+  const fd = Number(raw);
+  if (!Number.isInteger(fd) || fd < 3) return;
+  try {
+    if (!fstatSync(fd).isFIFO()) return;
+  } catch {
+    return;
+  }
+  state.fd = fd;
+}
+
+/** True when a launcher waits to exec what we hand over; its PID is our parent's. */
+export function hasLauncher(): boolean {
+  return state.fd !== undefined;
+}
+
+/** Encodes the handover message (see launcher.c). Pure. */
+export function handoffMessage(file: string, args: readonly string[], env: NodeJS.ProcessEnv): Buffer {
+  const envList = Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined).map(([k, v]) => `${k}=${v}`);
+  const parts = ['rkt-handoff-1', file, String(args.length), ...args, String(envList.length), ...envList, 'end'];
+  for (const p of parts) if (p.includes('\0')) throw new Error('NUL byte in an argument or environment entry');
+  return Buffer.from(`${parts.join('\0')}\0`);
+}
+
+/** Hands file/args/env to the launcher, then exits this process. */
+export function handOff(file: string, args: readonly string[], env: NodeJS.ProcessEnv): never {
+  const fd = state.fd as number;
+  const msg = handoffMessage(file, args, env);
+  for (let off = 0; off < msg.length; ) off += writeSync(fd, msg, off);
+  closeSync(fd);
+  state.fd = undefined;
+  process.exit(0);
+}
