@@ -14,8 +14,9 @@
  * Protocol: the child gets a pipe as fd RKT_HANDOFF_FD. To hand over, it
  * writes NUL-terminated strings: "rkt-handoff-1", the program, the number
  * of arguments, the arguments, the number of environment entries, the
- * entries, "end"; then it exits. EOF without a complete message means no
- * handover: we wait for the child and exit with its status.
+ * entries, "end"; then it exits, possibly after finishing work the new
+ * program waits for (the pod's network). EOF without a complete message
+ * means no handover: we wait for the child and exit with its status.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -268,9 +269,22 @@ int main(int argc, char **argv)
 	char **args = parse(buf, len, &file, &envp);
 
 	if (args) {
-		/* The CLI is exiting on its own; the program we become reaps it. */
+		/* The CLI is exiting on its own (or finishing some work first); the
+		 * program we become reaps it, and learns its PID from RKT_CLI_PID. */
+		size_t n = 0;
+
+		while (envp[n])
+			n++;
+		char **env = calloc(n + 2, sizeof(char *));
+		char cli[32];
+
+		if (!env)
+			die("out of memory");
+		memcpy(env, envp, n * sizeof(char *));
+		snprintf(cli, sizeof(cli), "RKT_CLI_PID=%d", (int)child);
+		env[n] = reaped ? NULL : cli;
 		set_signals(1);
-		execve(file, args, envp);
+		execve(file, args, env);
 		fprintf(stderr, "rkt: cannot execute %s: %s\n", file, strerror(errno));
 		kill(child, SIGKILL);
 		return EXIT_FAIL;

@@ -34,6 +34,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
+#include <sys/statfs.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -82,6 +83,7 @@ struct app {
 	int log_fd;
 	bool log_error_reported;
 	int64_t drain_deadline;	/* monotonic ms; 0 = none */
+	bool gated;		/* created by runc, held until the network is ready */
 	struct stream out, err;
 	char *oom_file;		/* cgroup file with an `oom_kill N` line, or NULL */
 };
@@ -99,6 +101,8 @@ static struct {
 	char *runtime;
 	char *pause;
 	char *cleanup[CONF_FIELDS_MAX + 1];	/* argv of the final cleanup command, NULL-terminated */
+	/* net-gate: the CLI finishes the network while runc creates the app */
+	char *net_ready, *net_failed, *netns;
 	bool fail_fast;
 	unsigned stop_timeout;
 	bool interactive;
@@ -121,6 +125,12 @@ static bool stopping;
 static bool kill_sent;
 static int64_t kill_deadline;
 static bool start_failed;
+/* The network gate (see wait_netns and check_gate). */
+enum { GATE_NONE, GATE_WAIT, GATE_OPEN, GATE_FAILED };
+static int gate = GATE_NONE;
+static int64_t gate_deadline;
+static pid_t cli_pid;		/* the CLI that hands over (RKT_CLI_PID), still finishing the network */
+static bool cli_gone;
 static bool have_code;
 static int pod_code;
 
@@ -567,6 +577,12 @@ static void parse_conf(void)
 				conf_invalid(shown);
 			for (size_t i = 1; i < nf; i++)
 				conf.cleanup[i - 1] = conf_dup(fields[i], PATH_MAX, shown);
+		} else if (strcmp(k, "net-gate") == 0 && nf == 4) {
+			if (conf.net_ready)
+				conf_invalid(shown);
+			conf.net_ready = conf_dup(fields[1], PATH_MAX, shown);
+			conf.net_failed = conf_dup(fields[2], PATH_MAX, shown);
+			conf.netns = conf_dup(fields[3], PATH_MAX, shown);
 		} else if (strcmp(k, "pause") == 0 && nf == 2) {
 			if (!valid_id(fields[1]))
 				conf_invalid(shown);
@@ -587,6 +603,8 @@ static void parse_conf(void)
 		conf_invalid("no app line");
 	if (conf.interactive && conf.napps != 1)
 		conf_invalid("interactive needs exactly one app");
+	if (conf.net_ready && (conf.interactive || conf.napps != 1 || conf.pause))
+		conf_invalid("net-gate needs one non-interactive app");
 }
 
 /* ---- cleanup ---------------------------------------------------------- */
@@ -856,6 +874,10 @@ static bool app_busy(const struct app *a)
 }
 
 static void stop_all(int sig);
+static void check_gate(void);
+static void start_next(void);
+static bool any_gated(void);
+static void handle_signals(void);
 
 /*
  * The memory cgroup's OOM kill count, read before `runc delete` removes the
@@ -894,6 +916,7 @@ static void app_exited(struct app *a, int status)
 	char buf[16];
 
 	a->state = APP_EXITED;
+	a->gated = false;
 	a->code = code_of(status);
 	dbg("app %s (pid %d) exited with %d", a->name, (int)a->pid, a->code);
 	snprintf(buf, sizeof(buf), "%d", a->code);
@@ -978,6 +1001,12 @@ static int start_app(struct app *a)
 
 	char *argv[] = { conf.runtime, "run", "-d", "--pid-file", pidfile, "--bundle", a->bundle, a->id, NULL };
 
+	/* Behind the network gate the container is only created: started by check_gate. */
+	if (conf.net_ready) {
+		argv[1] = "create";
+		memmove(&argv[2], &argv[3], 6 * sizeof(char *));
+	}
+
 	norphans = orphan_next = 0;
 	a->runc_pid = spawn(argv, devnull_fd, outp[1], errp[1]);
 	int saved = errno;
@@ -990,7 +1019,7 @@ static int start_app(struct app *a)
 		return -1;
 	}
 	a->state = APP_STARTING;
-	dbg("app %s: %s run -d is pid %d", a->name, conf.runtime, (int)a->runc_pid);
+	dbg("app %s: %s %s is pid %d", a->name, conf.runtime, conf.net_ready ? "create" : "run -d", (int)a->runc_pid);
 	return 0;
 }
 
@@ -1010,6 +1039,168 @@ static bool any_starting(void)
 	return false;
 }
 
+/* ---- network gate ------------------------------------------------------
+ *
+ * With a `net-gate` line, the CLI hands the pod over before its network is
+ * up and finishes it in the background: the netns is made first (we wait for
+ * it to be mounted before runc joins it), then the CNI ADD runs while runc
+ * creates the container, and the app starts only when the CLI has written
+ * READY (or FAILED, with its one-line error). Starting a created container
+ * is what `runc start` does, done here to spare its start-up: open the exec
+ * FIFO the container's init blocks on, take its byte, remove it.
+ */
+
+static bool any_gated(void)
+{
+	for (size_t i = 0; i < conf.napps; i++)
+		if (conf.apps[i].gated)
+			return true;
+	return false;
+}
+
+static void gate_fail(const char *fallback)
+{
+	char buf[1024];
+	ssize_t n = -1;
+	int fd;
+
+	if (gate == GATE_FAILED)
+		return;
+	gate = GATE_FAILED;
+	start_failed = true;
+	if ((fd = open(conf.net_failed, O_RDONLY | O_CLOEXEC)) >= 0) {
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+	}
+	if (n > 0) {
+		buf[n] = '\0';
+		buf[strcspn(buf, "\n")] = '\0';
+	}
+	msg("%s", n > 0 ? buf : fallback);
+	for (size_t i = 0; i < conf.napps; i++) {
+		struct app *a = &conf.apps[i];
+
+		if (!a->gated)
+			continue;
+		a->gated = false;
+		a->state = APP_FAILED;
+		if (a->pid > 0 && kill(a->pid, SIGKILL) < 0 && errno != ESRCH)
+			msg("cannot kill app %s: %s", a->name, strerror(errno));
+	}
+	stop_all(SIGTERM);
+}
+
+static int start_created(struct app *a)
+{
+	char fifo[PATH_MAX];
+	const char *rt = strrchr(conf.runtime, '/');
+	int fd = -1, r;
+
+	rt = rt ? rt + 1 : conf.runtime;
+	/* runc and crun keep their state in /run/NAME when run as root without --root. */
+	if (pathf(fifo, sizeof(fifo), "/run/%s/%s/exec.fifo", rt, a->id) == 0)
+		fd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		char *argv[] = { conf.runtime, "start", a->id, NULL };
+		int st = 0;
+		pid_t pid = spawn(argv, devnull_fd, devnull_fd, -1);
+
+		if (pid < 0)
+			return -1;
+		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+			;
+		return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+	}
+	struct pollfd pf = { .fd = fd, .events = POLLIN };
+	ssize_t n = -1;
+	char c;
+
+	do
+		r = poll(&pf, 1, 10000);
+	while (r < 0 && errno == EINTR);
+	if (r > 0) {
+		do
+			n = read(fd, &c, 1);
+		while (n < 0 && errno == EINTR);
+	}
+	close(fd);
+	if (n != 1)
+		return -1;
+	(void)unlink(fifo);
+	return 0;
+}
+
+/* Called at every turn of the event loop while the gate is closed or apps wait behind it. */
+static void check_gate(void)
+{
+	if (gate == GATE_WAIT) {
+		/* The CLI writes READY before it exits: read `gone` first. */
+		bool gone = cli_gone;
+
+		if (access(conf.net_ready, F_OK) == 0) {
+			gate = GATE_OPEN;
+			dbg("network ready");
+		} else if (access(conf.net_failed, F_OK) == 0) {
+			gate_fail("networking: setup failed");
+		} else if (gone) {
+			gate_fail("networking: the setup ended without a result");
+		} else if (now_ms() >= gate_deadline) {
+			gate_fail("networking: timed out waiting for the network");
+		}
+	}
+	if (gate != GATE_OPEN)
+		return;
+	for (size_t i = 0; i < conf.napps; i++) {
+		struct app *a = &conf.apps[i];
+		char buf[32];
+
+		if (!a->gated || stopping)
+			continue;
+		a->gated = false;
+		if (a->state != APP_RUNNING)
+			continue;
+		if (start_created(a) < 0) {
+			msg("cannot start app %s", a->name);
+			start_failed = true;
+			if (kill(a->pid, SIGKILL) < 0 && errno != ESRCH)
+				msg("cannot kill app %s: %s", a->name, strerror(errno));
+			stop_all(SIGTERM);
+			continue;
+		}
+		now_ns_str(buf, sizeof(buf));
+		record_app(a, "started", buf);
+		dbg("app %s started, pid %d", a->name, (int)a->pid);
+	}
+	start_next();
+}
+
+/* Before runc can join the pod's netns, `ip netns add` must have mounted it. */
+static void wait_netns(void)
+{
+	gate = GATE_WAIT;
+	gate_deadline = now_ms() + 120000;
+	while (gate == GATE_WAIT && !stopping) {
+		struct statfs sf;
+
+		if (statfs(conf.netns, &sf) == 0 && (unsigned long)sf.f_type == 0x6e736673UL /* NSFS_MAGIC */)
+			return;
+		bool gone = cli_gone;
+
+		if (access(conf.net_failed, F_OK) == 0)
+			gate_fail("networking: setup failed");
+		else if (gone)
+			gate_fail("networking: the setup ended without a result");
+		else if (now_ms() >= gate_deadline)
+			gate_fail("networking: timed out waiting for the network namespace");
+		if (gate != GATE_WAIT)
+			return;
+		struct pollfd pf = { .fd = sig_fd, .events = POLLIN };
+
+		if (poll(&pf, 1, 1) > 0)
+			handle_signals();
+	}
+}
+
 /* Apps start one after the other, each once the previous runc returned. */
 static void start_next(void)
 {
@@ -1024,7 +1215,7 @@ static void start_next(void)
 		if (!conf.interactive)
 			return;
 	}
-	if (!stopping && !ready_written && next_app == conf.napps && !any_starting()) {
+	if (!stopping && !ready_written && next_app == conf.napps && !any_starting() && !any_gated()) {
 		ready_written = true;
 		dbg("all apps started");
 		record_pod("supervisor-status", "ready");
@@ -1076,9 +1267,14 @@ static void runc_done(struct app *a, int status)
 
 	a->pid = pid;
 	a->state = APP_RUNNING;
-	now_ns_str(buf, sizeof(buf));
-	record_app(a, "started", buf);
-	dbg("app %s started, pid %d", a->name, (int)pid);
+	if (conf.net_ready) {
+		a->gated = true;
+		dbg("app %s created, pid %d", a->name, (int)pid);
+	} else {
+		now_ns_str(buf, sizeof(buf));
+		record_app(a, "started", buf);
+		dbg("app %s started, pid %d", a->name, (int)pid);
+	}
 	for (size_t i = 0; i < norphans; i++) {
 		if (orphans[i].pid == pid) {
 			app_exited(a, orphans[i].status);
@@ -1089,6 +1285,8 @@ static void runc_done(struct app *a, int status)
 	/* A stop that came during the launch applies to this app too. */
 	if (a->state == APP_RUNNING && stopping && kill(pid, kill_sent ? SIGKILL : SIGTERM) < 0 && errno != ESRCH)
 		msg("cannot signal app %s: %s", a->name, strerror(errno));
+	if (a->gated)
+		check_gate();
 	start_next();
 }
 
@@ -1104,6 +1302,11 @@ static void reap(void)
 			if (errno == EINTR)
 				continue;
 			return;	/* ECHILD */
+		}
+		if (cli_pid > 0 && pid == cli_pid) {
+			cli_gone = true;
+			dbg("the CLI (pid %d) exited with %d", (int)pid, code_of(st));
+			continue;
 		}
 		struct app *hit = NULL;
 
@@ -1237,6 +1440,9 @@ static int event_loop(void)
 		}
 		if (stopping && !kill_sent && (deadline < 0 || kill_deadline < deadline))
 			deadline = kill_deadline;
+		/* The CLI's READY file is polled: a few ms apart at most. */
+		if (gate == GATE_WAIT && (deadline < 0 || now + 2 < deadline))
+			deadline = now + 2;
 		int timeout = -1;
 
 		if (deadline >= 0)
@@ -1255,6 +1461,8 @@ static int event_loop(void)
 				stream_read(who[i].a, who[i].s);
 		if (pfds[0].revents & POLLIN)
 			handle_signals();
+		if (gate == GATE_WAIT || any_gated())
+			check_gate();
 		if (stopping && !kill_sent && now >= kill_deadline)
 			kill_all();
 		for (size_t i = 0; i < conf.napps; i++) {
@@ -1476,6 +1684,13 @@ int main(int argc, char **argv)
 		msg("sigaction: %s", strerror(errno));
 		return EXIT_FAIL;
 	}
+	/* Set by the launcher when the CLI handed over to us: it is our child. */
+	const char *cli = getenv("RKT_CLI_PID");
+	unsigned cli_v;
+
+	if (cli && parse_uint(cli, INT_MAX, &cli_v))
+		cli_pid = (pid_t)cli_v;
+	unsetenv("RKT_CLI_PID");
 	parse_conf();
 	dbg("pod %s: %zu app(s), %zu overlay(s), exit policy %s, stop timeout %us%s", conf.uuid ? conf.uuid : "?",
 	    conf.napps, conf.novl, conf.fail_fast ? "fail-fast" : "all", conf.stop_timeout,
@@ -1503,5 +1718,7 @@ int main(int argc, char **argv)
 			msg("cannot create %s/logs: %s (output is not logged)", pod_dir, strerror(errno));
 	}
 	mount_overlays();
+	if (conf.net_ready)
+		wait_netns();
 	finish(event_loop());
 }

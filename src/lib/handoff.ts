@@ -37,12 +37,19 @@ export function handoffMessage(file: string, args: readonly string[], env: NodeJ
   return Buffer.from(`${parts.join('\0')}\0`);
 }
 
-/** Hands file/args/env to the launcher, then exits this process. */
-export function handOff(file: string, args: readonly string[], env: NodeJS.ProcessEnv): never {
+/**
+ * Hands file/args/env to the launcher, runs `after` (work the new program
+ * waits for, such as the pod's network), then exits this process.
+ */
+export function handOff(file: string, args: readonly string[], env: NodeJS.ProcessEnv, after?: () => void): never {
   const fd = state.fd as number;
   const msg = handoffMessage(file, args, env);
   for (let off = 0; off < msg.length; ) off += writeSync(fd, msg, off);
   closeSync(fd);
   state.fd = undefined;
-  process.exit(0);
+  try {
+    after?.();
+  } finally {
+    process.exit(0);
+  }
 }

@@ -192,7 +192,7 @@ main() {
 }
 main >"$RKT_OUT" 2>"$RKT_ERR"
 rc=$?
-echo "$rc" >"$RKT_RC.tmp" && mv "$RKT_RC.tmp" "$RKT_RC"
+echo "$rc" >"$RKT_RC"
 exit "$rc"
 `;
 
@@ -214,6 +214,8 @@ function readSetup(f: SetupFiles): { code: number; stdout: string; stderr: strin
   } catch {
     return undefined;
   }
+  // Written by one echo (no mv: an exec less before the pod can start): empty until complete.
+  if (!/^\d+\n$/.test(rc)) return undefined;
   const read = (p: string) => {
     try {
       return readFileSync(p, 'utf8');

@@ -6,7 +6,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync
 import { join } from 'node:path';
 import { RktError } from '../lib/errors.ts';
 import { debug } from '../lib/log.ts';
-import { execve } from '../lib/exec.ts';
+import { canFinishAfterExec, execve } from '../lib/exec.ts';
 import type { Plan, PlannedApp } from '../pod/plan.ts';
 import type { Pod } from '../pod/pods.ts';
 import { appSpec, flySpec, hostCaps, pauseSpec, type NsSpec, type OciMount } from './oci.ts';
@@ -24,6 +24,14 @@ export interface LaunchOptions {
   etc?: EtcPlan | undefined;
   /** Last step before the execve (net/pod.ts: waits for the pod's CNI ADD, which ran meanwhile). */
   beforeExec?: (() => void) | undefined;
+  /**
+   * Instead of beforeExec, with the launcher, for one non-interactive app:
+   * the monitor takes over at once and runc creates the container while
+   * `finish` (run after the handover) completes the network; it must write
+   * POD/net-ready, or POD/net-failed with a one-line error. The monitor
+   * starts the app only then (stage1/monitor.c, `net-gate`).
+   */
+  netGate?: { netns: string; finish: () => void } | undefined;
   hostname: string;
   interactive: boolean;
   exitPolicy: 'fail-fast' | 'all';
@@ -175,8 +183,10 @@ export function launch(pod: Pod, plan: Plan, o: LaunchOptions): never {
   }
   // Network teardown (CNI DEL, iptables, netns), run by the monitor's detached cleanup.
   if (typeof o.net === 'object') conf.push(['cleanup', ...o.net.cleanup.map(checkConfPath)].join('\t'));
+  const gate = o.netGate && plan.apps.length === 1 && !o.interactive && canFinishAfterExec() ? o.netGate : undefined;
+  if (gate) conf.push(`net-gate\t${checkConfPath(join(pod.dir, 'net-ready'))}\t${checkConfPath(join(pod.dir, 'net-failed'))}\t${checkConfPath(gate.netns)}`);
   writeFileSync(join(pod.dir, 'monitor.conf'), `${conf.join('\n')}\n`);
-  o.beforeExec?.();
+  if (!gate) o.beforeExec?.();
   debug(`executing ${monitor} for pod ${pod.uuid}`);
-  execve(monitor, [monitor, pod.dir]);
+  execve(monitor, [monitor, pod.dir], process.env, gate?.finish);
 }

@@ -1,10 +1,10 @@
 // `rkt run` and `rkt prepare`: rkt's app grammar, image resolution, pod
 // preparation; `run` then launches the pod and becomes its monitor.
-import { rmSync, writeFileSync } from 'node:fs';
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dataDir } from '../../config/files.ts';
 import { GLOBAL_FLAGS } from '../../config/global.ts';
-import { RktError, usage } from '../../lib/errors.ts';
+import { RktError, errMessage, usage } from '../../lib/errors.ts';
 import { nowNs, movePod, type Pod } from '../../pod/pods.ts';
 import type { Command, CommandContext } from '../command.ts';
 import { APP_FLAGS, parseRunArgs, type ParsedRun } from '../apps.ts';
@@ -228,6 +228,8 @@ export async function startPod(ctx: CommandContext, prepared: Pod, plan: import(
       net: net.mode,
       etc: net.etc,
       beforeExec: fast ? () => o.network.finishSync(pod.dir) : undefined,
+      // With bin/rkt, the ADD also overlaps the monitor's start and runc's container creation.
+      netGate: fast && typeof net.mode === 'object' ? { netns: net.mode.netns, finish: () => gateNetwork(o.network, pod.dir) } : undefined,
       hostname: o.hostname,
       interactive: o.interactive,
       exitPolicy: o.exitPolicy,
@@ -243,6 +245,22 @@ export async function startPod(ctx: CommandContext, prepared: Pod, plan: import(
     teardown(pod);
     throw e;
   }
+}
+
+/**
+ * After the handover: completes the network and tells the monitor, which
+ * holds the app until then (POD/net-ready, or POD/net-failed with the error).
+ */
+function gateNetwork(network: NetHandle, podDir: string): void {
+  let failure: string | undefined;
+  try {
+    network.finishSync(podDir);
+  } catch (e) {
+    failure = errMessage(e).split('\n')[0] ?? 'networking failed';
+  }
+  const file = join(podDir, failure === undefined ? 'net-ready' : 'net-failed');
+  writeFileSync(`${file}.tmp`, failure === undefined ? '' : `${failure}\n`);
+  renameSync(`${file}.tmp`, file);
 }
 
 export const prepareCommand: Command = {
