@@ -1,6 +1,4 @@
 // Entry point: global flags, command dispatch, error-to-exit-code mapping.
-import { enableCompileCache } from 'node:module';
-import { dirname, join } from 'node:path';
 import { GLOBAL_FLAGS, globalOptions } from '../config/global.ts';
 import { EXIT, RktError, errMessage } from '../lib/errors.ts';
 import { takeHandoff } from '../lib/handoff.ts';
@@ -12,14 +10,6 @@ import { fdWriter } from './stdio.ts';
 import { COMMANDS, lookup } from './registry.ts';
 
 takeHandoff();
-
-// V8's code cache for our bundles, next to them: compiling dist/cmd/run.js
-// alone costs ~15 ms per start without it. Best effort (read-only installs).
-try {
-  enableCompileCache(join(dirname(process.argv[1] ?? '.'), '.cache'));
-} catch {
-  /* no cache */
-}
 
 async function resolveCommand(args: string[]): Promise<{ cmd: Command; rest: string[] } | { error: string }> {
   const name = args[0] as string;

@@ -4,7 +4,8 @@ import { displayName } from '../../../image/aci/labels.ts';
 import { listId } from '../../../image/aci/id.ts';
 import { dataDir } from '../../../config/files.ts';
 import { usage } from '../../../lib/errors.ts';
-import { appStatus, createdNs, listPods, podState, readManifest, startedNs, type Pod, type PodState } from '../../../pod/pods.ts';
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import { appStatus, createdNs, listPods, podState, readManifest, readTextIfExists, startedNs, type Pod, type PodState } from '../../../pod/pods.ts';
 import type { Command } from '../../command.ts';
 import { fullTime, humanTime, jsonWithNanos, tabwrite } from '../../output.ts';
 import { formatNetworks, readNetInfo } from '../../../net/setup.ts';
@@ -51,6 +52,59 @@ export function podJson(pod: Pod): Record<string, unknown> {
   };
 }
 
+/** What a row of `rkt list` shows of a pod. */
+interface Summary {
+  uuid: string;
+  state: PodState;
+  created: bigint;
+  started: bigint | undefined;
+  networks: string;
+  apps: { name: string; image: string; id: string }[];
+}
+
+/*
+ * An exited pod in run/ never changes again (its owner is dead for good:
+ * PID plus start time), so the first `rkt list` that sees it exited keeps
+ * its row in POD/list-row.json; later lists read that one file instead of
+ * five (manifest, owner, times, networks), which with 100 pods is most of
+ * the command's time. Best effort: a pod dir we cannot write is just read.
+ */
+const ROW_CACHE = 'list-row.json';
+
+function summarize(p: Pod): Summary {
+  if (p.place === 'run') {
+    const cached = readTextIfExists(`${p.dir}/${ROW_CACHE}`);
+    if (cached !== undefined) {
+      try {
+        const c = JSON.parse(cached) as { created: string; started?: string; networks: string; apps: Summary['apps'] };
+        return { uuid: p.uuid, state: 'exited', created: BigInt(c.created), started: c.started === undefined ? undefined : BigInt(c.started), networks: c.networks, apps: c.apps };
+      } catch {
+        /* rebuilt below */
+      }
+    }
+  }
+  const m = readManifest(p);
+  const state = podState(p);
+  const x: Summary = {
+    uuid: p.uuid,
+    state,
+    created: createdNs(p) ?? 0n,
+    started: startedNs(p),
+    networks: formatNetworks(readNetInfo(p.dir)),
+    apps: (m?.apps ?? []).map((a) => ({ name: a.name, image: displayName({ name: a.image.name, labels: a.image.labels }), id: a.image.id })),
+  };
+  if (state === 'exited' && p.place === 'run' && m) {
+    const tmp = `${p.dir}/.${ROW_CACHE}.${process.pid}`;
+    try {
+      writeFileSync(tmp, JSON.stringify({ created: String(x.created), ...(x.started !== undefined ? { started: String(x.started) } : {}), networks: x.networks, apps: x.apps }));
+      renameSync(tmp, `${p.dir}/${ROW_CACHE}`);
+    } catch {
+      rmSync(tmp, { force: true });
+    }
+  }
+  return x;
+}
+
 export const command: Command = {
   name: 'list',
   usage: 'list',
@@ -73,20 +127,15 @@ export const command: Command = {
     const rows: string[][] = [];
     if (!v['no-legend']) rows.push(full ? ['UUID', 'APP', 'IMAGE NAME', 'IMAGE ID', 'STATE', 'CREATED', 'STARTED', 'NETWORKS'] : ['UUID', 'APP', 'IMAGE NAME', 'STATE', 'CREATED', 'STARTED', 'NETWORKS']);
     const when = (ns: bigint | undefined) => (ns === undefined ? '' : full ? fullTime(Number(ns / 1_000_000n)) : humanTime(Number(ns / 1_000_000n)));
-    const sorted = pods.map((p) => ({ p, created: createdNs(p) ?? 0n })).sort((a, b) => (a.created < b.created ? -1 : a.created > b.created ? 1 : 0));
-    for (const { p, created } of sorted) {
-      const m = readManifest(p);
-      const state = podState(p);
-      const apps = m?.apps ?? [];
-      const uuid = full ? p.uuid : p.uuid.slice(0, 8);
-      // Each file is read once per pod: with 100 pods, every extra read costs ~8 ms.
-      const podCols = [state, when(created === 0n ? undefined : created), when(startedNs(p)), formatNetworks(readNetInfo(p.dir))];
-      if (apps.length === 0) rows.push(full ? [uuid, '', '', '', ...podCols] : [uuid, '', '', ...podCols]);
-      apps.forEach((a, i) => {
-        const img = displayName({ name: a.image.name, labels: a.image.labels });
+    const summaries = pods.map(summarize).sort((a, b) => (a.created < b.created ? -1 : a.created > b.created ? 1 : 0));
+    for (const x of summaries) {
+      const uuid = full ? x.uuid : x.uuid.slice(0, 8);
+      const podCols = [x.state, when(x.created === 0n ? undefined : x.created), when(x.started), x.networks];
+      if (x.apps.length === 0) rows.push(full ? [uuid, '', '', '', ...podCols] : [uuid, '', '', ...podCols]);
+      x.apps.forEach((a, i) => {
         const first = i === 0;
         const cols = first ? podCols : ['', '', '', ''];
-        rows.push(full ? [first ? uuid : '', a.name, img, listId(a.image.id), ...cols] : [first ? uuid : '', a.name, img, ...cols]);
+        rows.push(full ? [first ? uuid : '', a.name, a.image, listId(a.id), ...cols] : [first ? uuid : '', a.name, a.image, ...cols]);
       });
     }
     if (rows.length > 0) ctx.stdout.write(tabwrite(rows));
