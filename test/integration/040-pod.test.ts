@@ -237,4 +237,34 @@ describe('pods', { skip, concurrency: false }, () => {
     const own = await run([IMG, '--exec=/bin/sh', '--', '-c', 'cat /proc/1/comm']);
     assert.notEqual(own.stdout.trim(), readFileSync('/proc/1/comm', 'utf8').trim(), 'the default flavor has its own PID 1');
   });
+
+  test('image rm while a pod runs: the pod keeps its tree until image gc finds it unused', async () => {
+    const uuidFile = join(env.work, 'uuid-rm');
+    const child = spawn(RKT_BIN, [...env.globalArgs, 'run', '--volume=data,kind=empty', `--uuid-file-save=${uuidFile}`, IMG, '--exec=/bin/sleep', '--', '300'], { stdio: 'ignore' });
+    const exited = new Promise((r) => child.on('close', r));
+    try {
+      let uuid = '';
+      for (let i = 0; i < 100 && !uuid; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        if (existsSync(uuidFile)) uuid = readFileSync(uuidFile, 'utf8').trim();
+      }
+      assertOk(await rkt(env, ['status', '--wait-ready=10s', uuid]));
+      const plan = JSON.parse(readFileSync(join(env.dir, 'pods', 'run', uuid, 'plan.json'), 'utf8')) as { apps: { treeRootfs: string }[] };
+      const tree = plan.apps[0]?.treeRootfs as string;
+      assert.ok(existsSync(join(tree, 'bin')), 'the tree is there');
+      assert.match(assertOk(await rkt(env, ['image', 'rm', IMG])).stdout, /successfully removed/);
+      assert.ok(existsSync(join(tree, 'bin')), 'image rm keeps a tree a pod mounts');
+      assertOk(await rkt(env, ['image', 'gc', '--grace-period=0s']));
+      assert.ok(existsSync(join(tree, 'bin')), 'image gc keeps it while the pod exists');
+      assertOk(await rkt(env, ['stop', uuid]));
+      await exited;
+      assertOk(await rkt(env, ['gc', '--grace-period=0s']));
+      assertOk(await rkt(env, ['image', 'gc', '--grace-period=0s']));
+      assert.ok(!existsSync(tree), 'image gc removes it once no pod uses it');
+    } finally {
+      child.kill('SIGKILL');
+      await exited;
+      assertOk(await rkt(env, ['--insecure-options=image', 'fetch', img.path]), 'fetch again');
+    }
+  });
 });

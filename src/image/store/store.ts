@@ -303,7 +303,11 @@ export class Store implements Disposable {
   }
 
   /** Removes an image's row, blob and tree (if no other image uses the tree). */
-  remove(key: string): boolean {
+  /**
+   * Removes an image. Trees that `inUse` names (pods not yet garbage mount
+   * them) stay on disk without an index entry until `image gc` sweeps them.
+   */
+  remove(key: string, inUse: (treeId: string) => boolean = () => false): boolean {
     return this.write(() => {
       const row = this.get(key);
       if (!row) return false;
@@ -312,15 +316,15 @@ export class Store implements Disposable {
       rmSync(this.blobPath(key), { force: true });
       if (row.treeId) {
         const users = this.db.prepare('SELECT count(*) AS n FROM images WHERE tree_id = ?').get(row.treeId) as { n: number };
-        if (users.n === 0) this.removeTree(row.treeId);
+        if (users.n === 0 && !inUse(row.treeId)) this.removeTree(row.treeId);
       }
-      if (row.kind !== 'aci') this.reclaimLayers();
+      if (row.kind !== 'aci') this.reclaimLayers(inUse);
       return true;
     });
   }
 
   /** Removes layer entries (kind 'layer') that no image depends on, with their trees. Call inside write(). */
-  reclaimLayers(): string[] {
+  reclaimLayers(inUse: (treeId: string) => boolean = () => false): string[] {
     const rows = this.list();
     const byKey = new Map(rows.map((r) => [r.key, r]));
     const live = new Set<string>();
@@ -347,7 +351,7 @@ export class Store implements Disposable {
         const t = byKey.get(key)?.treeId;
         if (t && !used.has(t)) {
           used.add(t);
-          this.removeTree(t);
+          if (!inUse(t)) this.removeTree(t);
         }
       }
     }

@@ -67,7 +67,7 @@ export function sweepStore(store: Store, inUse: (treeId: string) => boolean = ()
 }
 
 /** Tree IDs that pods not yet garbage may still mount (their plan names the tree dirs). */
-function treesInUse(dataDir: string): (treeId: string) => boolean {
+export function treesInUse(dataDir: string): (treeId: string) => boolean {
   const plans: string[] = [];
   for (const pod of listPods(dataDir)) {
     if (pod.place === 'garbage' || pod.place === 'exited-garbage') continue;
@@ -110,17 +110,18 @@ export const command: Command = {
   async run(ctx, parsed) {
     const grace = parseDuration(parsed.values['grace-period'] as string, '--grace-period');
     using store = openStore(ctx.global);
+    const inUse = treesInUse(dataDir(ctx.global));
     for (const t of dropUnusedTrees(store, dataDir(ctx.global))) ctx.stderr.write(`rkt: image gc: removed treestore "${t}"\n`);
     const cutoff = Date.now() - grace;
     let n = 0;
     for (const row of store.list()) {
       if (row.lastUsed > cutoff || row.kind === 'layer') continue;
-      if (store.remove(row.key)) {
+      if (store.remove(row.key, inUse)) {
         ctx.stdout.write(`successfully removed aci for image: "${row.key}" ("${row.name}")\n`);
         n++;
       }
     }
-    for (const what of sweepStore(store, treesInUse(dataDir(ctx.global)))) ctx.stderr.write(`rkt: image gc: removed unreferenced ${what}\n`);
+    for (const what of sweepStore(store, inUse)) ctx.stderr.write(`rkt: image gc: removed unreferenced ${what}\n`);
     if (n > 0) ctx.stdout.write(`${n} image(s) successfully removed\n`);
     else if (ctx.global.debug) ctx.stderr.write(`rkt: no images unused for ${formatDuration(grace)}\n`);
     return 0;
