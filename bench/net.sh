@@ -2,8 +2,12 @@
 # rkt networking start-up cost (issue 5):
 #   (d) `rkt run --net=default IMG` vs `rkt run --net=none IMG`, IMG running
 #       /bin/true                                       target: <= 50 ms more
-# and, when podman is installed and has a busybox image locally (no pulls),
-# `podman run --rm --network=bridge` vs `--network=none` in the same run.
+# and, when podman is installed, `podman run --rm --network=bridge` vs
+# `--network=none` in the same run, interleaved with rkt's (podman with its
+# own config and storage in the scratch dir, runc, cgroupfs, the CNI plugins,
+# a busybox image imported from the same files; what its bridge network
+# leaves on the host — cni-podman0, the CNI firewall chains, its IPAM dir —
+# is removed at the end when it was not there before).
 # Interleaved samples (none, default, default, none, ...), each after a
 # pause (BENCH_NET_GAP seconds, default 1.5) so that the previous pod's
 # detached cleanup does not overlap the next start; medians.
@@ -24,11 +28,29 @@ unset NODE_EXTRA_CA_CERTS RKT_EXTRA_CA_CERTS NODE_OPTIONS
 
 IPF=$(cat /proc/sys/net/ipv4/ip_forward)
 HAD_IPAM=no; [ -d /var/lib/cni/networks/default ] && HAD_IPAM=yes
+HAD_PODMAN_IPAM=no; [ -d /var/lib/cni/networks/podman ] && HAD_PODMAN_IPAM=yes
+HAD_CNI_DIR=no; [ -d /var/lib/cni ] && HAD_CNI_DIR=yes
+HAD_BRIDGE=no; ip link show cni-podman0 >/dev/null 2>&1 && HAD_BRIDGE=yes
+HAD_CNI_FW=no; iptables -S CNI-FORWARD >/dev/null 2>&1 && HAD_CNI_FW=yes
 RKT="$REPO/bin/rkt --dir=$SCRATCH/data --local-config=$SCRATCH/local --system-config=$SCRATCH/system"
+PODMAN=
 cleanup() {
   $RKT gc --grace-period=0s >/dev/null 2>&1 || true
+  if [ -n "$PODMAN" ]; then
+    podman rm -af >/dev/null 2>&1 || true
+    podman rmi -af >/dev/null 2>&1 || true
+    [ "$HAD_BRIDGE" = yes ] || ip link del cni-podman0 2>/dev/null || true
+    if [ "$HAD_CNI_FW" = no ] && iptables -S CNI-FORWARD >/dev/null 2>&1; then
+      iptables -D FORWARD -m comment --comment "CNI firewall plugin rules" -j CNI-FORWARD 2>/dev/null || true
+      iptables -F CNI-FORWARD; iptables -X CNI-FORWARD
+      iptables -F CNI-ADMIN 2>/dev/null && iptables -X CNI-ADMIN 2>/dev/null || true
+    fi
+    [ "$HAD_PODMAN_IPAM" = yes ] || rm -rf /var/lib/cni/networks/podman
+    umount -R "$SCRATCH/podman/storage/overlay" 2>/dev/null || true
+  fi
   rm -rf "$SCRATCH"
   [ "$HAD_IPAM" = yes ] || rm -rf /var/lib/cni/networks/default
+  [ "$HAD_CNI_DIR" = yes ] || rm -rf /var/lib/cni
   echo "$IPF" >/proc/sys/net/ipv4/ip_forward
 }
 trap cleanup EXIT
@@ -48,8 +70,32 @@ median() { sort -n | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]
 # sample NAME CMD... : appends one timing (µs) to $SCRATCH/NAME
 sample() { local n=$1; shift; sleep "$GAP"; ms "$@" >>"$SCRATCH/$n"; }
 
-for warm in 1 2; do $RKT run --net=none example.com/bench/true >/dev/null 2>&1; $RKT run example.com/bench/true >/dev/null 2>&1; done
-echo "bench: rkt run --net=none vs --net=default ($RUNS runs each, interleaved)" >&2
+# podman, isolated as in bench/pods.mjs (and ../shared/peers): own config and storage.
+if command -v podman >/dev/null && [ -z "${SKIP_PODMAN:-}" ]; then
+  P=$SCRATCH/podman
+  mkdir -p "$P/rootfs/bin"
+  cp /bin/busybox "$P/rootfs/bin/busybox"
+  ln -s busybox "$P/rootfs/bin/true"
+  nofile=$(ulimit -Hn); nproc=$(ulimit -Hu); pidmax=$(cat /proc/sys/kernel/pid_max)
+  { [ "$nproc" = unlimited ] || [ "$nproc" -gt "$pidmax" ]; } && nproc=$pidmax
+  printf '[containers]\ndefault_ulimits = ["nofile=%s:%s", "nproc=%s:%s"]\n[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\nevents_logfile_path = "%s/events.log"\ntmp_dir = "%s/tmp"\n[network]\nnetwork_config_dir = "%s/net.d"\n' \
+    "$nofile" "$nofile" "$nproc" "$nproc" "$P" "$P" "$P" >"$P/containers.conf"
+  printf '[storage]\ndriver = "overlay"\nrunroot = "%s/run"\ngraphroot = "%s/storage"\n' "$P" "$P" >"$P/storage.conf"
+  export CONTAINERS_CONF=$P/containers.conf CONTAINERS_STORAGE_CONF=$P/storage.conf
+  tar -C "$P/rootfs" -cf "$P/rootfs.tar" .
+  if podman import -q "$P/rootfs.tar" localhost/bench/busybox:1 >/dev/null; then
+    PODMAN="podman run --rm"
+  else
+    echo "bench: podman import failed; podman not measured" >&2
+  fi
+fi
+PIMG=localhost/bench/busybox:1
+
+for warm in 1 2; do
+  $RKT run --net=none example.com/bench/true >/dev/null 2>&1; $RKT run example.com/bench/true >/dev/null 2>&1
+  [ -z "$PODMAN" ] || { $PODMAN --network=none $PIMG true >/dev/null 2>&1; $PODMAN --network=bridge $PIMG true >/dev/null 2>&1; }
+done
+echo "bench: rkt run --net=none vs --net=default${PODMAN:+, podman run --network=none vs bridge} ($RUNS runs each, interleaved)" >&2
 for ((i = 0; i < RUNS; i++)); do
   if ((i % 2)); then
     sample rkt-none $RKT run --net=none example.com/bench/true
@@ -58,6 +104,10 @@ for ((i = 0; i < RUNS; i++)); do
     sample rkt-default $RKT run --net=default example.com/bench/true
     sample rkt-none $RKT run --net=none example.com/bench/true
   fi
+  if [ -n "$PODMAN" ]; then
+    sample pod-none $PODMAN --network=none $PIMG true
+    sample pod-bridge $PODMAN --network=bridge $PIMG true
+  fi
   ((i % 10 == 9)) && $RKT gc --grace-period=0s >/dev/null 2>&1
 done
 NONE=$(median <"$SCRATCH/rkt-none")
@@ -65,16 +115,11 @@ DEF=$(median <"$SCRATCH/rkt-default")
 DIFF=$(awk -v a="$DEF" -v b="$NONE" 'BEGIN { printf "%.1f", a - b }')
 VERDICT=$(awk -v x="$DIFF" 'BEGIN { print (x <= 50) ? "pass" : "FAIL" }')
 
-PODMAN_ROW="| podman \`run --rm --network=bridge\` vs \`--network=none\` | not measured (podman not installed, or no local busybox image) | | | | |"
-if command -v podman >/dev/null && podman image exists busybox 2>/dev/null; then
-  echo "bench: podman run --network=none vs bridge ($RUNS runs each)" >&2
-  for ((i = 0; i < RUNS; i++)); do
-    sample pod-none podman run --rm --network=none busybox true
-    sample pod-bridge podman run --rm --network=bridge busybox true
-  done
+PODMAN_ROW="| podman \`run --rm --network=bridge\` vs \`--network=none\` | not measured (podman not installed) | | | | |"
+if [ -n "$PODMAN" ]; then
   PN=$(median <"$SCRATCH/pod-none")
   PB=$(median <"$SCRATCH/pod-bridge")
-  PODMAN_ROW="| podman \`run --rm --network=bridge\` vs \`--network=none\` | $PB ms | $PN ms | +$(awk -v a="$PB" -v b="$PN" 'BEGIN { printf "%.1f", a - b }') ms | (reference) | |"
+  PODMAN_ROW="| podman \`run --rm --network=bridge\` vs \`--network=none\` (CNI bridge) | $PB ms | $PN ms | +$(awk -v a="$PB" -v b="$PN" 'BEGIN { printf "%.1f", a - b }') ms | (reference) | |"
 fi
 
 CPU=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)

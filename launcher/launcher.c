@@ -11,20 +11,27 @@
  * the pod's supervisor from preparation to exit, as with execve: the CLI
  * records this process (its parent) as the pod's owner.
  *
- * Protocol: the child gets a pipe as fd RKT_HANDOFF_FD. To hand over, it
- * writes NUL-terminated strings: "rkt-handoff-1", the program, the number
- * of arguments, the arguments, the number of environment entries, the
- * entries, "end"; then it exits, possibly after finishing work the new
- * program waits for (the pod's network). EOF without a complete message
- * means no handover: we wait for the child and exit with its status.
+ * The CLI can also ask us to start a helper program (the pod's network
+ * setup shell) while it goes on: a fork from this small process costs well
+ * under a millisecond, against ~30 ms for Node to load child_process and
+ * fork itself.
+ *
+ * Protocol: the child gets a pipe as fd RKT_HANDOFF_FD and writes messages
+ * of NUL-terminated strings: KIND, the program, the number of arguments,
+ * the arguments, the number of environment entries, the entries, "end".
+ * KIND "rkt-spawn-1": start the program now (stdio on /dev/null, same
+ * process group) and go on reading. KIND "rkt-handoff-1": become the
+ * program; the CLI then exits, possibly after finishing work the program
+ * waits for (the pod's network). EOF, or the CLI's exit, without a handoff
+ * means none: we wait for the child and exit with its status.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
-#include <stdbool.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,12 +47,6 @@
 static pid_t child = -1;
 static int sig_fd = -1;
 static sigset_t old_mask;
-
-/* A whole message ends with the string "end". */
-static bool complete(const char *buf, size_t len)
-{
-	return len >= 5 && memcmp(buf + len - 5, "\0end\0", 5) == 0;
-}
 
 static void die(const char *what)
 {
@@ -82,44 +83,131 @@ static void set_signals(int restore)
 		sigaction(forwarded[i], &sa, NULL);
 }
 
-/* Splits the message into its strings; NULL unless it is complete. */
-static char **parse(char *buf, size_t len, char **file, char ***envp)
+struct msg {
+	bool exec;		/* rkt-handoff-1 (else rkt-spawn-1) */
+	char *file;
+	char **argv;		/* NULL-terminated */
+	char **envp;		/* NULL-terminated */
+};
+
+/* The next string at *off, or NULL when the buffer ends before its NUL. */
+static char *next_str(char *buf, size_t len, size_t *off)
 {
-	size_t n = 0, cap = 64;
-	char **s = malloc(cap * sizeof(char *));
+	char *s = buf + *off;
+	char *nul = *off < len ? memchr(s, '\0', len - *off) : NULL;
 
-	if (!s || len == 0 || buf[len - 1] != '\0')
+	if (!nul)
 		return NULL;
-	for (size_t off = 0; off < len; off += strlen(buf + off) + 1) {
-		if (n + 1 >= cap) {
-			char **t = realloc(s, (cap *= 2) * sizeof(char *));
+	*off = (size_t)(nul - buf) + 1;
+	return s;
+}
 
-			if (!t)
-				return NULL;
-			s = t;
-		}
-		s[n++] = buf + off;
-	}
-	/* magic, file, argc, args…, envc, env…, end */
-	if (n < 5 || strcmp(s[0], "rkt-handoff-1") != 0 || strcmp(s[n - 1], "end") != 0)
-		return NULL;
+static bool count(const char *s, size_t *out)
+{
 	char *e;
-	unsigned long argc = strtoul(s[2], &e, 10);
+	unsigned long v;
 
-	if (*e || argc == 0 || 3 + argc >= n - 1)
-		return NULL;
-	unsigned long envc = strtoul(s[3 + argc], &e, 10);
+	if (!s || !*s)
+		return false;
+	v = strtoul(s, &e, 10);
+	if (*e || v > 65536)
+		return false;
+	*out = v;
+	return true;
+}
 
-	if (*e || 4 + argc + envc != n - 1)
-		return NULL;
-	*file = s[1];
-	/* args and env become NULL-terminated arrays in place */
-	char **argv = s + 3;
+/*
+ * Parses one message at buf[*off]. 1: done (m filled, *off past it; the
+ * strings stay in buf, which must not move while they are used); 0: not
+ * complete yet; -1: malformed.
+ */
+static int parse(char *buf, size_t len, size_t *off, struct msg *m)
+{
+	size_t o = *off, argc, envc;
+	char *kind = next_str(buf, len, &o);
 
-	s[3 + argc] = NULL;
-	*envp = s + 4 + argc;
-	s[n - 1] = NULL;
-	return argv;
+	if (!kind)
+		return 0;
+	if (strcmp(kind, "rkt-handoff-1") == 0)
+		m->exec = true;
+	else if (strcmp(kind, "rkt-spawn-1") == 0)
+		m->exec = false;
+	else
+		return -1;
+	m->file = next_str(buf, len, &o);
+	char *n = next_str(buf, len, &o);
+
+	if (!n)
+		return 0;
+	if (!count(n, &argc) || argc == 0)
+		return -1;
+	char **argv = calloc(argc + 1, sizeof(char *));
+
+	if (!argv)
+		die("out of memory");
+	for (size_t i = 0; i < argc; i++)
+		if (!(argv[i] = next_str(buf, len, &o))) {
+			free(argv);
+			return 0;
+		}
+	n = next_str(buf, len, &o);
+	if (!n) {
+		free(argv);
+		return 0;
+	}
+	if (!count(n, &envc)) {
+		free(argv);
+		return -1;
+	}
+	char **envp = calloc(envc + 2, sizeof(char *));	/* room for RKT_CLI_PID */
+
+	if (!envp)
+		die("out of memory");
+	for (size_t i = 0; i < envc; i++)
+		if (!(envp[i] = next_str(buf, len, &o))) {
+			free(argv);
+			free(envp);
+			return 0;
+		}
+	char *end = next_str(buf, len, &o);
+
+	if (!end) {
+		free(argv);
+		free(envp);
+		return 0;
+	}
+	if (strcmp(end, "end") != 0) {
+		free(argv);
+		free(envp);
+		return -1;
+	}
+	m->argv = argv;
+	m->envp = envp;
+	*off = o;
+	return 1;
+}
+
+/* rkt-spawn-1: fork and exec, stdio on /dev/null; reaped by whoever we are then. */
+static void spawn(const struct msg *m)
+{
+	pid_t pid = fork();
+
+	if (pid < 0) {
+		fprintf(stderr, "rkt: cannot start %s: %s\n", m->file, strerror(errno));
+		return;
+	}
+	if (pid > 0)
+		return;
+	set_signals(1);
+	sigprocmask(SIG_SETMASK, &old_mask, NULL);
+	int nul = open("/dev/null", O_RDWR);
+
+	if (nul < 0 || dup2(nul, 0) < 0 || dup2(nul, 1) < 0 || dup2(nul, 2) < 0)
+		_exit(127);
+	if (nul > 2)
+		close(nul);
+	execve(m->file, m->argv, m->envp);
+	_exit(127);
 }
 
 int main(int argc, char **argv)
@@ -202,18 +290,21 @@ int main(int argc, char **argv)
 	close(p[1]);
 
 	/*
-	 * Read the message until it is complete, EOF, or the CLI has exited:
-	 * its children may have inherited the pipe (Node cannot mark it
-	 * close-on-exec), so EOF alone could come late or never.
+	 * Read messages until a handoff, EOF, or the CLI's exit: its children
+	 * may have inherited the pipe (Node cannot mark it close-on-exec), so
+	 * EOF alone could come late or never. The buffer only grows (strings
+	 * of spawned programs are not needed after the fork).
 	 */
-	size_t cap = 64 * 1024, len = 0;
+	size_t cap = 64 * 1024, len = 0, off = 0;
 	char *buf = malloc(cap);
 	bool reaped = false, eof = false;
 	int st = 0;
+	struct msg m = { 0 };
+	bool handoff = false;
 
 	if (!buf)
 		die("out of memory");
-	while (!eof && !complete(buf, len)) {
+	while (!handoff && !eof) {
 		struct pollfd pf[2] = { { .fd = p[0], .events = POLLIN }, { .fd = sig_fd, .events = POLLIN } };
 
 		if (poll(pf, 2, -1) < 0) {
@@ -226,11 +317,21 @@ int main(int argc, char **argv)
 
 			while (read(sig_fd, &si, sizeof(si)) == sizeof(si))
 				;
-			if (!reaped && waitpid(child, &st, WNOHANG) == child) {
-				/* Whatever it wrote before exiting is in the pipe now. */
-				reaped = true;
-				fcntl(p[0], F_SETFL, O_NONBLOCK);
+			/* Reap spawned programs too; note the CLI's end. */
+			for (;;) {
+				int s;
+				pid_t r = waitpid(-1, &s, WNOHANG);
+
+				if (r <= 0)
+					break;
+				if (r == child) {
+					reaped = true;
+					st = s;
+				}
 			}
+			/* Whatever it wrote before exiting is in the pipe now. */
+			if (reaped)
+				fcntl(p[0], F_SETFL, O_NONBLOCK);
 		}
 		if (!(pf[0].revents & (POLLIN | POLLHUP)) && !reaped)
 			continue;
@@ -258,6 +359,22 @@ int main(int argc, char **argv)
 			if (!reaped)
 				break;
 		}
+		for (;;) {
+			int r = parse(buf, len, &off, &m);
+
+			if (r <= 0) {
+				if (r < 0)
+					eof = true;	/* malformed: stop listening */
+				break;
+			}
+			if (m.exec) {
+				handoff = true;
+				break;
+			}
+			spawn(&m);
+			free(m.argv);
+			free(m.envp);
+		}
 		if (reaped)
 			eof = true;
 	}
@@ -265,32 +382,28 @@ int main(int argc, char **argv)
 	close(sig_fd);
 	sigprocmask(SIG_SETMASK, &old_mask, NULL);
 
-	char *file = NULL, **envp = NULL;
-	char **args = parse(buf, len, &file, &envp);
-
-	if (args) {
+	if (handoff) {
 		/* The CLI is exiting on its own (or finishing some work first); the
 		 * program we become reaps it, and learns its PID from RKT_CLI_PID. */
-		size_t n = 0;
-
-		while (envp[n])
-			n++;
-		char **env = calloc(n + 2, sizeof(char *));
 		char cli[32];
+		size_t envc = 0;
 
-		if (!env)
-			die("out of memory");
-		memcpy(env, envp, n * sizeof(char *));
+		while (m.envp[envc])
+			envc++;
 		snprintf(cli, sizeof(cli), "RKT_CLI_PID=%d", (int)child);
-		env[n] = reaped ? NULL : cli;
+		m.envp[envc] = reaped ? NULL : cli;
 		set_signals(1);
-		execve(file, args, env);
-		fprintf(stderr, "rkt: cannot execute %s: %s\n", file, strerror(errno));
+		execve(m.file, m.argv, m.envp);
+		fprintf(stderr, "rkt: cannot execute %s: %s\n", m.file, strerror(errno));
 		kill(child, SIGKILL);
 		return EXIT_FAIL;
 	}
-	while (!reaped && waitpid(child, &st, 0) < 0) {
-		if (errno != EINTR)
+	while (!reaped) {
+		pid_t r = waitpid(child, &st, 0);
+
+		if (r == child)
+			break;
+		if (r < 0 && errno != EINTR)
 			die("waitpid");
 	}
 	if (WIFEXITED(st))

@@ -11,6 +11,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { join } from 'node:path';
 import { RktError } from '../lib/errors.ts';
 import { formatProcId, isAlive, parseProcId, selfId } from '../lib/proc.ts';
+import { launcherSpawn } from '../lib/handoff.ts';
 import { debug, debugAt } from '../lib/log.ts';
 import { cniErrorText, cniPath, findPlugin, invokeSync, parseCniResult, type CniResult } from './cni.ts';
 import type { ChosenNet } from './config.ts';
@@ -190,6 +191,7 @@ main() {
   wait "$lo" || return 91
   [ -z "$m" ] || wait "$m" || return 92
 }
+echo $$ >"$RKT_RC.pid"
 main >"$RKT_OUT" 2>"$RKT_ERR"
 rc=$?
 echo "$rc" >"$RKT_RC"
@@ -226,10 +228,27 @@ function readSetup(f: SetupFiles): { code: number; stdout: string; stderr: strin
   return { code: Number(rc.trim()), stdout: read(f.out), stderr: read(f.err) };
 }
 
+const SETUP_TIMEOUT_MS = 120_000;
+
 function runSetupScript(env: NodeJS.ProcessEnv, f: SetupFiles): Promise<{ code: number; stdout: string; stderr: string }> {
+  // Started by bin/rkt: the launcher forks the shell (well under 1 ms) while
+  // Node goes on; its outcome comes through the result files either way.
+  if (launcherSpawn('/bin/sh', ['/bin/sh', '-c', SETUP_SCRIPT], { ...env, RKT_OUT: f.out, RKT_ERR: f.err, RKT_RC: f.rc })) {
+    return new Promise((resolve) => {
+      const end = Date.now() + SETUP_TIMEOUT_MS;
+      const tick = (): void => {
+        const r = readSetup(f);
+        if (r) return resolve(r);
+        if (Date.now() <= end) return void setTimeout(tick, 2);
+        killSetup(f);
+        resolve({ code: 255, stdout: '', stderr: 'networking: the setup timed out' });
+      };
+      tick();
+    });
+  }
   return new Promise((resolve, reject) => {
     const child = childProcess().spawn('/bin/sh', ['-c', SETUP_SCRIPT], { env: { ...env, RKT_OUT: f.out, RKT_ERR: f.err, RKT_RC: f.rc }, stdio: 'ignore' });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), SETUP_TIMEOUT_MS);
     child.on('error', (e) => {
       clearTimeout(timer);
       reject(new RktError('NOT_FOUND', `networking: cannot run /bin/sh: ${e.message}`));
@@ -241,15 +260,28 @@ function runSetupScript(env: NodeJS.ProcessEnv, f: SetupFiles): Promise<{ code: 
   });
 }
 
+/** A setup shell that took too long: killed (by the PID it wrote), if it is still one of ours. */
+function killSetup(f: SetupFiles): void {
+  try {
+    const pid = Number(readFileSync(`${f.rc}.pid`, 'utf8').trim());
+    if (Number.isInteger(pid) && pid > 1 && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('RKT_NS')) process.kill(pid, 'SIGKILL');
+  } catch {
+    /* gone already */
+  }
+}
+
 /** Blocks (no event loop) until the setup shell is done; for the last step before execve. */
-export function waitSetupSync(dataDir: string, uuid: string, timeoutMs = 120_000): { code: number; stdout: string; stderr: string } {
+export function waitSetupSync(dataDir: string, uuid: string, timeoutMs = SETUP_TIMEOUT_MS): { code: number; stdout: string; stderr: string } {
   const f = setupFiles(dataDir, uuid);
   const cell = new Int32Array(new SharedArrayBuffer(4));
   const end = Date.now() + timeoutMs;
   for (;;) {
     const r = readSetup(f);
     if (r) return r;
-    if (Date.now() > end) return { code: 255, stdout: '', stderr: 'timed out' };
+    if (Date.now() > end) {
+      killSetup(f);
+      return { code: 255, stdout: '', stderr: 'timed out' };
+    }
     Atomics.wait(cell, 0, 0, 2);
   }
 }
@@ -528,7 +560,7 @@ export function markPending(dataDir: string, uuid: string): void {
 }
 
 export function clearPending(dataDir: string, uuid: string): void {
-  for (const sfx of ['', '.out', '.err', '.rc', '.rc.tmp']) rmSync(`${pendingFile(dataDir, uuid)}${sfx}`, { force: true });
+  for (const sfx of ['', '.out', '.err', '.rc', '.rc.tmp', '.rc.pid']) rmSync(`${pendingFile(dataDir, uuid)}${sfx}`, { force: true });
 }
 
 /** gc: tears down the networks of setups whose rkt died before recording them in a pod dir. */

@@ -10,3 +10,8 @@ test('handoff message: magic, program, counted args and env, end marker', () => 
 test('handoff message refuses NUL bytes', () => {
   assert.throws(() => handoffMessage('/bin/x', ['a\0b'], {}), /NUL/);
 });
+
+test('spawn message: its own kind, same layout', () => {
+  const m = handoffMessage('/bin/sh', ['/bin/sh', '-c', 'x'], { P: '1' }, 'spawn').toString();
+  assert.deepEqual(m.split('\0'), ['rkt-spawn-1', '/bin/sh', '3', '/bin/sh', '-c', 'x', '1', 'P=1', 'end', '']);
+});
