@@ -10,6 +10,11 @@ export interface ProcId {
   start: string;
 }
 
+/**
+ * The start time of a live process, undefined for no process or a zombie:
+ * a killed process whose parent died first waits for PID 1 to reap it, and
+ * some PID 1s take their time.
+ */
 export function startTime(pid: number): string | undefined {
   const path = `/proc/${pid}/stat`;
   // Mostly asked about dead owners (`rkt list` of exited pods): no exception for those.
@@ -18,10 +23,16 @@ export function startTime(pid: number): string | undefined {
     const stat = readFileSync(path, 'latin1');
     // comm may contain spaces and parentheses: fields start after the last ')'.
     const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (rest[0] === 'Z' || rest[0] === 'X') return undefined;
     return rest[19];
   } catch {
     return undefined;
   }
+}
+
+/** Whether a PID names a live process (not a zombie). */
+export function pidAlive(pid: number): boolean {
+  return startTime(pid) !== undefined;
 }
 
 /**

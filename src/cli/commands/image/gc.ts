@@ -7,6 +7,7 @@ import { listPods } from '../../../pod/pods.ts';
 import { join } from 'node:path';
 import { formatDuration, parseDuration } from '../../../lib/duration.ts';
 import { isErrno } from '../../../lib/errors.ts';
+import { pidAlive } from '../../../lib/proc.ts';
 import type { Store } from '../../../image/store/store.ts';
 import type { Command } from '../../command.ts';
 import { openStore } from './common.ts';
@@ -21,14 +22,7 @@ function entries(dir: string): string[] {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return isErrno(e, 'EPERM');
-  }
-}
+const alive = pidAlive;
 
 /** Removes unindexed trees/blobs and abandoned tmp dirs; returns what it removed. */
 export function sweepStore(store: Store, inUse: (treeId: string) => boolean = () => false): string[] {
