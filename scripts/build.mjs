@@ -34,7 +34,7 @@ walk(commandsDir);
 // reads nor compiles them (~200 KB with tar-stream and the registry client).
 // Shared modules (errors, store…) are copied into each bundle; none keeps
 // state that must be shared (log state lives on globalThis).
-const chunkSources = ['image/docker/pull.ts', 'image/fetch/http.ts', 'image/fetch/discovery.ts', 'image/import.ts', 'image/extract.ts', 'image/trust/verify.ts', 'image/peek.ts'];
+const chunkSources = ['image/docker/pull.ts', 'image/fetch/http.ts', 'image/fetch/discovery.ts', 'image/import.ts', 'image/extract.ts', 'image/trust/verify.ts', 'image/peek.ts', 'pod/podmanifest.ts'];
 const chunks = new Map(chunkSources.map((p) => [join(root, 'src', p), `_${p.replace(/\.ts$/, '').split('/').join('-')}`]));
 for (const [abs, name] of chunks) entries[`cmd/${name}`] = abs;
 

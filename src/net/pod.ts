@@ -31,8 +31,11 @@ export interface NetPlan {
   dns: DnsOptions;
 }
 
-/** Validates the networking flags and loads the net.d files. No side effects. */
-export async function planNet(g: GlobalOptions, v: Record<string, unknown>, flavor: 'default' | 'fly'): Promise<NetPlan> {
+/**
+ * Validates the networking flags and loads the net.d files. No side effects.
+ * `podPorts`: forwards a pod manifest asks for (its `ports`), before any --port.
+ */
+export async function planNet(g: GlobalOptions, v: Record<string, unknown>, flavor: 'default' | 'fly', podPorts: readonly PortRequest[] = []): Promise<NetPlan> {
   let selection = parseNetFlags((v.net as string[] | undefined) ?? []);
   const dns: DnsOptions = {
     servers: (v.dns as string[] | undefined) ?? [],
@@ -42,11 +45,13 @@ export async function planNet(g: GlobalOptions, v: Record<string, unknown>, flav
     hostsEntries: (v['hosts-entry'] as string[] | undefined) ?? [],
   };
   validateDns(dns);
-  const ports = ((v.port as string[] | undefined) ?? []).map(parsePortFlag);
+  const flagPorts = ((v.port as string[] | undefined) ?? []).map(parsePortFlag);
+  const ports = [...podPorts, ...flagPorts];
   checkPortRequests(ports);
   if (flavor === 'fly') selection = { kind: 'host' };
   if (selection.kind !== 'contained') {
-    if (ports.length > 0) throw new RktError('USAGE', `--port needs a contained network (not --net=${selection.kind})`);
+    if (flagPorts.length > 0) throw new RktError('USAGE', `--port needs a contained network (not --net=${selection.kind})`);
+    if (ports.length > 0) throw new RktError('USAGE', `the pod manifest forwards ports (${ports.map((p) => p.name).join(', ')}): that needs a contained network (not --net=${selection.kind})`);
     return { dataDir: dataDir(g), selection, nets: [], ports, dns };
   }
   const confs = loadNetConfs([g.localConfig, g.userConfig]);

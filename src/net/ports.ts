@@ -39,6 +39,25 @@ export function parsePortFlag(v: string): PortRequest {
   return { name, hostIp, hostPort: n };
 }
 
+/** A pod manifest's `ports` entry (appc ExposedPort). */
+export interface ExposedPort {
+  name: string;
+  hostPort: number;
+  hostIP?: string | null | undefined;
+}
+
+/** A pod manifest's `ports` as forwarding requests, checked as --port values are. */
+export function exposedPortRequests(ports: readonly ExposedPort[] | null | undefined): PortRequest[] {
+  const reqs = (ports ?? []).map((p) => {
+    if (!Number.isInteger(p.hostPort) || p.hostPort < 1 || p.hostPort > 65535) throw new RktError('USAGE', `port "${p.name}": hostPort must be in 1-65535 (got ${p.hostPort})`);
+    const hostIp = p.hostIP ?? '';
+    if (hostIp && net().isIP(hostIp) !== 4) throw new RktError('USAGE', `port "${p.name}": hostIP must be an IPv4 address (got "${hostIp}")`);
+    return { name: p.name, hostIp, hostPort: p.hostPort };
+  });
+  checkPortRequests(reqs);
+  return reqs;
+}
+
 /** Checks duplicates among the requests themselves. Pure. */
 export function checkPortRequests(reqs: readonly PortRequest[]): void {
   const names = new Set<string>();

@@ -42,6 +42,9 @@ export interface PodManifest {
   userLabels?: Record<string, string>;
 }
 
+/** The pod-level fields a --pod-manifest gives as they are written. */
+export type PodFields = Pick<PodManifest, 'acVersion' | 'isolators' | 'annotations' | 'ports' | 'userAnnotations' | 'userLabels'>;
+
 export function emptyPodManifest(): PodManifest {
   return { acKind: 'PodManifest', acVersion: APPC_VERSION, apps: [], volumes: [], isolators: [], annotations: [], ports: [] };
 }

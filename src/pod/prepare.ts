@@ -14,7 +14,8 @@ import { secureJoin } from '../lib/securejoin.ts';
 import { warn } from '../lib/log.ts';
 import type { ImageRow, Store } from '../image/store/store.ts';
 import { buildEnv, parseEnvFile } from './env.ts';
-import { checkAppName, defaultAppName, emptyPodManifest, parseMount, resolveMounts, type PodManifest, type RuntimeApp, type Volume } from './manifest.ts';
+import { checkAppName, defaultAppName, emptyPodManifest, parseMount, resolveMounts, type PodFields, type PodManifest, type RuntimeApp, type Volume } from './manifest.ts';
+import type { AppSpec } from '../image/aci/manifest.ts';
 import type { Plan, PlannedApp, PlannedMount } from './plan.ts';
 import { ensurePodDirs, movePod, nowNs, podsDir, type Pod } from './pods.ts';
 import { resolveGroup, resolveUser } from './users.ts';
@@ -32,6 +33,8 @@ export interface ResolvedApp {
   tree: string;
   /** Docker images: overlay lowerdir of their layers (`:`-joined, top first); `tree` is then a read-only merged view. */
   lower?: string | undefined;
+  /** --pod-manifest: the app's section there (replaces the image's app when given) and its mounts (instead of --mount). */
+  fromManifest?: { app: AppSpec | undefined; mounts: { volume: string; path: string }[] } | undefined;
 }
 
 export interface PrepareOptions {
@@ -48,6 +51,8 @@ export interface PrepareOptions {
   flavor: 'default' | 'fly';
   /** --private-users (pod/userns.ts). */
   privateUsers?: boolean;
+  /** --pod-manifest: pod-level fields written as given; volumes no app mounts are then allowed (appc). */
+  podFields?: PodFields;
 }
 
 /** Creates a new pod dir in embryo/, owned by this process, then moves it to prepare/. */
@@ -116,7 +121,7 @@ function makeEmptyVolume(pod: Pod, v: Volume): string {
 function planApp(pod: Pod, o: PrepareOptions, a: ResolvedApp, name: string, volumes: Volume[], hostEnv: Record<string, string | undefined> | undefined, envFile: [string, string][]): { plan: PlannedApp; ra: RuntimeApp } {
   const f = a.req.flags;
   const manifest = a.row.manifest;
-  const image = manifest.app ?? { exec: [], user: '0', group: '0' };
+  const image = a.fromManifest?.app ?? manifest.app ?? { exec: [], user: '0', group: '0' };
   const rootfs = join(a.tree, 'rootfs');
   const env = buildEnv({
     ...(hostEnv ? { host: hostEnv } : {}),
@@ -130,7 +135,8 @@ function planApp(pod: Pod, o: PrepareOptions, a: ResolvedApp, name: string, volu
   if (f.exec) exec = [f.exec as string];
   if (a.req.args) exec.push(...a.req.args);
   const docker = dockerExec(manifest);
-  if (docker) exec = dockerArgs(docker, (f.exec as string) || undefined, a.req.args); // Docker's way: args replace Cmd
+  // Docker's way: args replace Cmd (not when a pod manifest gives the app section).
+  if (docker && !a.fromManifest?.app) exec = dockerArgs(docker, (f.exec as string) || undefined, a.req.args);
   const args = resolveExec(rootfs, exec, env, name);
   const user = resolveUser(rootfs, (f.user as string) || image.user || '0');
   const gid = (f.group as string) ? resolveGroup(rootfs, f.group as string) : image.group ? resolveGroup(rootfs, image.group) : (user.gid ?? 0);
@@ -142,7 +148,7 @@ function planApp(pod: Pod, o: PrepareOptions, a: ResolvedApp, name: string, volu
   const cwd = (f['working-dir'] as string) || image.workingDirectory || '/';
   if (!cwd.startsWith('/')) throw new RktError('USAGE', `--working-dir must be an absolute path (got "${cwd}")`);
 
-  const cli = [...o.globalMounts, ...(f.mount as string[])].map(parseMount);
+  const cli = a.fromManifest?.mounts ?? [...o.globalMounts, ...(f.mount as string[])].map(parseMount);
   const mounts = resolveMounts(name, image.mountPoints ?? [], cli, volumes, warn);
   for (const m of mounts) checkMountTarget(rootfs, m.path, name);
   const isolators = mergeIsolators((image.isolators ?? []) as Isolator[], cliIsolators(f));
@@ -226,7 +232,7 @@ export function preparePod(pod: Pod, o: PrepareOptions): { manifest: PodManifest
     }
     envFile = parseEnvFile(text, o.setEnvFile);
   }
-  const manifest = emptyPodManifest();
+  const manifest = { ...emptyPodManifest(), ...o.podFields };
   const plan: Plan = { flavor: o.flavor, noOverlay: o.noOverlay, apps: [] };
   if (o.privateUsers) plan.privateUsers = allocateRange();
   for (const a of o.apps) {
@@ -238,7 +244,8 @@ export function preparePod(pod: Pod, o: PrepareOptions): { manifest: PodManifest
     plan.apps.push(p);
   }
   const used = new Set(manifest.apps.flatMap((a) => a.mounts.map((m) => m.volume)));
-  for (const v of volumes) {
+  // A --volume no app mounts is refused; a pod manifest may declare one (appc allows it).
+  for (const v of o.podFields ? [] : volumes) {
     if (!used.has(v.name)) throw new RktError('USAGE', `volume "${v.name}" has no mount point in any app`, { hint: `add --mount volume=${v.name},target=/PATH after the image` });
   }
   manifest.volumes = volumes;

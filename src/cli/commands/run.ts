@@ -18,7 +18,7 @@ const COMMON_POD_FLAGS: FlagDef[] = [
   { name: 'no-overlay', type: 'bool', default: false, help: 'disable overlay filesystem' },
   { name: 'private-users', type: 'bool', default: false, help: 'run within user namespaces: the pod\'s ids 0-65535 map to a random unprivileged host range (idmapped mounts keep the image and volumes root-owned inside)' },
   { name: 'volume', type: 'strings', help: 'volumes to mount into the pod (NAME,kind=host,source=PATH[,readOnly=BOOL] or NAME,kind=empty[,mode=0755,uid=0,gid=0])' },
-  { name: 'pod-manifest', type: 'string', default: '', help: 'the path to the pod manifest (not available yet)' },
+  { name: 'pod-manifest', type: 'string', default: '', help: 'the path to an appc pod manifest to use instead of image arguments (its images must be in the store, referenced by ID); --volume, --mount, --port, --inherit-env, --set-env, --set-env-file, --pull-policy and per-app flags are then refused', arg: 'FILE' },
   { name: 'pull-policy', type: 'string', default: 'new', help: 'when to pull an image: new, update or never' },
   { name: 'store-only', type: 'bool', default: false, help: 'deprecated: --pull-policy=never', hidden: true },
   { name: 'no-store', type: 'bool', default: false, help: 'deprecated: --pull-policy=update', hidden: true },
@@ -69,72 +69,152 @@ async function help(ctx: CommandContext, cmd: Command, flags: FlagDef[]): Promis
   return 0;
 }
 
-/** Resolves images and prepares a pod in prepare/; the caller decides what comes next. */
-async function preparePodFromArgs(ctx: CommandContext, parsed: ParsedRun, uuid?: string): Promise<{ pod: Pod; plan: import('../../pod/plan.ts').Plan }> {
-  const v = parsed.pod;
-  if (v['pod-manifest']) throw usage('--pod-manifest is not supported in this version');
+type Plan = import('../../pod/plan.ts').Plan;
+type ImageRow = import('../../image/store/store.ts').ImageRow;
+type Store = import('../../image/store/store.ts').Store;
+type ResolvedApp = import('../../pod/prepare.ts').ResolvedApp;
+type PodManifestInput = import('../../pod/podmanifest.ts').PodManifestInput;
+/** An app whose image is found: what the pod is prepared from. */
+type PickedApp = Pick<ResolvedApp, 'req' | 'row' | 'fromManifest'>;
+
+/** What preparePod takes besides the apps and what the command knows. */
+type PodOptions = Omit<import('../../pod/prepare.ts').PrepareOptions, 'global' | 'store' | 'dataDir' | 'apps' | 'flavor' | 'privateUsers' | 'noOverlay'>;
+
+function checkPodFlags(v: Record<string, unknown>): void {
   if (v['private-users'] && flavorOf(v) === 'fly') throw usage('--private-users is not supported by the fly flavor');
-  if (parsed.apps.length === 0) throw usage('at least one image is required');
   if (v['store-only'] && v['no-store']) throw usage('both --store-only and --no-store specified');
-  const flavor = flavorOf(v);
+}
+
+/** Renders the images; Docker images get a read-only merged view of their layers while preparing (the pod gets the layer list). */
+async function renderApps(store: Store, picked: readonly PickedApp[]): Promise<{ apps: ResolvedApp[]; release: () => void }> {
+  const { renderImage } = await import('../../image/render.ts');
+  const releases: (() => void)[] = [];
+  const release = () => {
+    for (const r of releases.splice(0)) r();
+  };
+  const apps: ResolvedApp[] = [];
+  try {
+    for (const p of picked) {
+      if (p.row.kind === 'docker') {
+        const { openLayeredTree } = await import('../../image/docker/layers.ts');
+        const view = openLayeredTree(store, p.row);
+        releases.push(view.release);
+        apps.push({ ...p, tree: view.tree, lower: view.lower });
+      } else {
+        apps.push({ ...p, tree: await renderImage(store, p.row) });
+      }
+    }
+  } catch (e) {
+    release();
+    throw e;
+  }
+  return { apps, release };
+}
+
+/**
+ * Creates the pod in prepare/ and fills it from the picked apps; `check` sees
+ * the written manifest. On any failure the pod is removed again.
+ */
+async function assemblePod(ctx: CommandContext, store: Store, picked: readonly PickedApp[], v: Record<string, unknown>, o: PodOptions, uuid: string | undefined, check?: (m: import('../../pod/manifest.ts').PodManifest) => void): Promise<{ pod: Pod; plan: Plan }> {
+  const { createPod, preparePod } = await import('../../pod/prepare.ts');
+  const { apps, release } = await renderApps(store, picked);
+  let pod: Pod | undefined;
+  try {
+    pod = createPod(dataDir(ctx.global), uuid);
+    const { manifest, plan } = preparePod(pod, {
+      global: ctx.global,
+      store,
+      dataDir: dataDir(ctx.global),
+      apps,
+      noOverlay: v['no-overlay'] as boolean,
+      flavor: flavorOf(v),
+      privateUsers: v['private-users'] as boolean,
+      ...o,
+    });
+    check?.(manifest);
+    return { pod, plan };
+  } catch (e) {
+    if (pod) {
+      const { teardown } = await import('../../pod/teardown.ts');
+      teardown(pod);
+    }
+    throw e;
+  } finally {
+    release();
+  }
+}
+
+/** Resolves the images of the arguments and prepares a pod in prepare/; the caller decides what comes next. */
+async function preparePodFromArgs(ctx: CommandContext, parsed: ParsedRun, uuid?: string): Promise<{ pod: Pod; plan: Plan }> {
+  const v = parsed.pod;
+  checkPodFlags(v);
+  if (parsed.apps.length === 0) throw usage('at least one image is required');
   const { fetchImage, parsePullPolicy } = await import('../../image/fetch/fetcher.ts');
   let policy = parsePullPolicy(v['pull-policy'] as string);
   if (v['store-only']) policy = 'never';
   if (v['no-store']) policy = 'update';
   const { Store } = await import('../../image/store/store.ts');
-  const { renderImage } = await import('../../image/render.ts');
   const { parseVolume } = await import('../../pod/manifest.ts');
-  const { createPod, preparePod } = await import('../../pod/prepare.ts');
-  const data = dataDir(ctx.global);
   const volumes = (v.volume as string[]).map(parseVolume);
-  using store = Store.open(data);
-  const apps = [];
-  // Docker images: a read-only merged view of their layers while preparing; the pod gets the layer list.
-  const releases: (() => void)[] = [];
-  const releaseViews = () => {
-    for (const r of releases.splice(0)) r();
-  };
-  try {
-    for (const a of parsed.apps) {
-      const row = await fetchImage(a.image, { store, global: ctx.global, pullPolicy: policy, signature: (a.flags.signature as string) || undefined });
-      if (row.kind === 'docker') {
-        const { openLayeredTree } = await import('../../image/docker/layers.ts');
-        const view = openLayeredTree(store, row);
-        releases.push(view.release);
-        apps.push({ req: a, row, tree: view.tree, lower: view.lower });
-      } else {
-        const tree = await renderImage(store, row);
-        apps.push({ req: a, row, tree });
-      }
-    }
-  } catch (e) {
-    releaseViews();
-    throw e;
+  using store = Store.open(dataDir(ctx.global));
+  const picked: PickedApp[] = [];
+  for (const a of parsed.apps) {
+    picked.push({ req: a, row: await fetchImage(a.image, { store, global: ctx.global, pullPolicy: policy, signature: (a.flags.signature as string) || undefined }) });
   }
-  const pod = createPod(data, uuid);
+  return await assemblePod(ctx, store, picked, v, {
+    volumes,
+    globalMounts: parsed.globalMounts,
+    inheritEnv: v['inherit-env'] as boolean,
+    setEnv: v['set-env'] as string[],
+    setEnvFile: v['set-env-file'] as string,
+  }, uuid);
+}
+
+/** --pod-manifest: reads and checks the manifest and the flags given with it (before anything is set up). */
+async function loadPodManifest(parsed: ParsedRun): Promise<PodManifestInput> {
+  const { checkManifestFlags, readPodManifest } = await import('../../pod/podmanifest.ts');
+  checkManifestFlags(parsed);
+  return readPodManifest(parsed.pod['pod-manifest'] as string);
+}
+
+/** --pod-manifest: a store image by the manifest's ID (never fetched, as rkt). */
+async function findManifestImage(ctx: CommandContext, store: Store, app: PodManifestInput['apps'][number]): Promise<ImageRow> {
+  const { fetchImage } = await import('../../image/fetch/fetcher.ts');
+  let row: ImageRow;
   try {
-    const { plan } = preparePod(pod, {
-      global: ctx.global,
-      store,
-      dataDir: data,
-      apps,
-      volumes,
-      globalMounts: parsed.globalMounts,
-      inheritEnv: v['inherit-env'] as boolean,
-      setEnv: v['set-env'] as string[],
-      setEnvFile: v['set-env-file'] as string,
-      noOverlay: v['no-overlay'] as boolean,
-      flavor,
-      privateUsers: v['private-users'] as boolean,
-    });
-    return { pod, plan };
+    row = await fetchImage(app.imageId, { store, global: ctx.global, pullPolicy: 'never' });
   } catch (e) {
-    const { teardown } = await import('../../pod/teardown.ts');
-    teardown(pod);
-    throw e;
-  } finally {
-    releaseViews();
+    if (!(e instanceof RktError)) throw e;
+    const hint = e.code === 'NOT_FOUND' ? 'the images of a pod manifest must be in the store: rkt fetch IMAGE, then use the ID that rkt image list shows' : e.hint;
+    throw new RktError(e.code, `app "${app.name}": ${e.code === 'NOT_FOUND' ? `image ${app.imageId} is not in the store` : e.message}`, hint ? { hint } : {});
   }
+  if (!app.app && !row.manifest.app) {
+    throw new RktError('INVALID_MANIFEST', `app "${app.name}": neither the pod manifest nor image ${row.name} has an app section`);
+  }
+  return row;
+}
+
+/** Prepares a pod in prepare/ from a pod manifest. */
+async function preparePodFromManifest(ctx: CommandContext, parsed: ParsedRun, m: PodManifestInput, uuid?: string): Promise<{ pod: Pod; plan: Plan }> {
+  const v = parsed.pod;
+  checkPodFlags(v);
+  const { appArgs } = await import('../../pod/podmanifest.ts');
+  const { Store } = await import('../../image/store/store.ts');
+  using store = Store.open(dataDir(ctx.global));
+  const picked: PickedApp[] = [];
+  for (const app of m.apps) {
+    picked.push({ req: appArgs(app), row: await findManifestImage(ctx, store, app), fromManifest: { app: app.app, mounts: app.mounts } });
+  }
+  const { declaredPorts } = await import('../../net/pod.ts');
+  const { resolvePorts } = await import('../../net/ports.ts');
+  return await assemblePod(ctx, store, picked, v, {
+    volumes: m.volumes,
+    globalMounts: [],
+    inheritEnv: false,
+    setEnv: [],
+    setEnvFile: '',
+    podFields: m.fields,
+  }, uuid, (written) => resolvePorts(m.ports, declaredPorts(written)));
 }
 
 export const runCommand: Command = {
@@ -156,11 +236,12 @@ End the image arguments with a lone "---" to resume argument parsing.`,
     const parsed = parseRunArgs(ctx.argv, RUN_FLAGS);
     if (parsed.pod.help) return help(ctx, this, RUN_FLAGS);
     const v = parsed.pod;
+    const fromFile = v['pod-manifest'] ? await loadPodManifest(parsed) : undefined;
     const { planNet, startNet } = await import('../../net/pod.ts');
-    const netPlan = await planNet(ctx.global, v, flavorOf(v));
+    const netPlan = await planNet(ctx.global, v, flavorOf(v), fromFile?.ports);
     const exitPolicy = v['exit-policy'] as string;
     if (exitPolicy !== 'fail-fast' && exitPolicy !== 'all') throw usage(`invalid --exit-policy "${exitPolicy}": use fail-fast or all`);
-    if (v.interactive && parsed.apps.length !== 1) throw usage('--interactive can only be used with exactly one app');
+    if (v.interactive && (fromFile ? fromFile.apps.length : parsed.apps.length) !== 1) throw usage('--interactive can only be used with exactly one app');
     if (v['mds-register']) throw usage('--mds-register is not supported in this version');
     // The network (netns, CNI ADD) is set up while the images are resolved and the pod prepared.
     const { randomUUID } = await import('../../lib/uuid.ts');
@@ -168,7 +249,7 @@ End the image arguments with a lone "---" to resume argument parsing.`,
     const network = startNet(netPlan, uuid);
     let prepared;
     try {
-      prepared = await preparePodFromArgs(ctx, parsed, uuid);
+      prepared = fromFile ? await preparePodFromManifest(ctx, parsed, fromFile, uuid) : await preparePodFromArgs(ctx, parsed, uuid);
     } catch (e) {
       await network.abort();
       throw e;
@@ -272,7 +353,8 @@ export const prepareCommand: Command = {
   async run(ctx) {
     const parsed = parseRunArgs(ctx.argv, PREPARE_FLAGS);
     if (parsed.pod.help) return help(ctx, this, PREPARE_FLAGS);
-    const { pod } = await preparePodFromArgs(ctx, parsed);
+    const fromFile = parsed.pod['pod-manifest'] ? await loadPodManifest(parsed) : undefined;
+    const { pod } = fromFile ? await preparePodFromManifest(ctx, parsed, fromFile) : await preparePodFromArgs(ctx, parsed);
     const done = movePod(pod, 'prepared');
     if (!done) throw new RktError('STATE', `pod ${pod.uuid} vanished while being prepared`);
     // A prepared pod has no owner until run-prepared claims it (removed only now: in

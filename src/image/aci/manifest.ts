@@ -7,14 +7,15 @@ import { RktError } from '../../lib/errors.ts';
 import { AC_IDENTIFIER, AC_NAME } from './labels.ts';
 export { AC_IDENTIFIER, AC_NAME };
 
-const acIdentifier = v.pipe(v.string(), v.regex(AC_IDENTIFIER, 'is not a valid AC Identifier'));
-const acName = v.pipe(v.string(), v.regex(AC_NAME, 'is not a valid AC Name'));
-const label = v.object({ name: acIdentifier, value: v.string() });
-const kv = v.object({ name: acIdentifier, value: v.string() });
+export const acIdentifier = v.pipe(v.string(), v.regex(AC_IDENTIFIER, 'is not a valid AC Identifier'));
+export const acName = v.pipe(v.string(), v.regex(AC_NAME, 'is not a valid AC Name'));
+export const label = v.object({ name: acIdentifier, value: v.string() });
+export const kv = v.object({ name: acIdentifier, value: v.string() });
 const envVar = v.object({ name: v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'is not a valid environment variable name')), value: v.string() });
-const absPath = v.pipe(v.string(), v.regex(/^\//, 'must be an absolute path'));
+export const absPath = v.pipe(v.string(), v.regex(/^\//, 'must be an absolute path'));
 
-const app = v.object({
+/** An image's `app` section; a pod manifest's apps use it too (pod/podmanifest.ts). */
+export const appSchema = v.object({
   exec: v.optional(v.array(v.string())),
   user: v.string(),
   group: v.string(),
@@ -51,7 +52,7 @@ const manifestSchema = v.object({
   acVersion: v.pipe(v.string(), v.regex(/^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$/, 'is not a valid semantic version')),
   name: acIdentifier,
   labels: v.optional(v.array(label)),
-  app: v.optional(v.nullable(app)),
+  app: v.optional(v.nullable(appSchema)),
   annotations: v.optional(v.array(kv)),
   dependencies: v.optional(v.array(dependency)),
   pathWhitelist: v.optional(v.array(absPath)),
@@ -71,7 +72,7 @@ export const VALID_OS_ARCH: Record<string, readonly string[]> = {
   darwin: ['x86_64', 'i386'],
 };
 
-function issuePath(issue: v.BaseIssue<unknown>): string {
+export function issuePath(issue: v.BaseIssue<unknown>): string {
   return (issue.path ?? []).map((p) => (typeof p.key === 'number' ? `[${p.key}]` : `.${String(p.key)}`)).join('').replace(/^\./, '');
 }
 

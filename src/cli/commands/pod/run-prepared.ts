@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RktError, usage } from '../../../lib/errors.ts';
-import { podState } from '../../../pod/pods.ts';
+import { podState, readManifest } from '../../../pod/pods.ts';
 import type { Plan } from '../../../pod/plan.ts';
 import type { Command } from '../../command.ts';
 import { startPod } from '../run.ts';
@@ -31,7 +31,10 @@ export const command: Command = {
     const exitPolicy = v['exit-policy'] as string;
     if (exitPolicy !== 'fail-fast' && exitPolicy !== 'all') throw usage(`invalid --exit-policy "${exitPolicy}"`);
     const { planNet, startNet } = await import('../../../net/pod.ts');
-    const network = startNet(await planNet(ctx.global, v, plan.flavor), pod.uuid);
+    const { exposedPortRequests } = await import('../../../net/ports.ts');
+    // A pod prepared from a pod manifest forwards the ports the manifest lists.
+    const podPorts = exposedPortRequests(readManifest(pod)?.ports as import('../../../net/ports.ts').ExposedPort[] | undefined);
+    const network = startNet(await planNet(ctx.global, v, plan.flavor, podPorts), pod.uuid);
     try {
       return await startPod(ctx, pod, plan, {
         network,
