@@ -238,6 +238,13 @@ describe('pods', { skip, concurrency: false }, () => {
     assert.notEqual(own.stdout.trim(), readFileSync('/proc/1/comm', 'utf8').trim(), 'the default flavor has its own PID 1');
   });
 
+  test('without the launcher (node dist/rkt.js): run and its exit code, through process.execve', () => {
+    const js = join(RKT_BIN, '..', '..', 'dist', 'rkt.js');
+    const r = spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', js, ...env.globalArgs, 'run', '--volume=data,kind=empty', IMG, '---', IMG, '--name=two', '--exec=/bin/sh', '--', '-c', 'exit 7'], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 7, `${r.stdout}\n${r.stderr}`);
+    assert.match(r.stdout, /hello from busybox/);
+  });
+
   test('image rm while a pod runs: the pod keeps its tree until image gc finds it unused', async () => {
     const uuidFile = join(env.work, 'uuid-rm');
     const child = spawn(RKT_BIN, [...env.globalArgs, 'run', '--volume=data,kind=empty', `--uuid-file-save=${uuidFile}`, IMG, '--exec=/bin/sleep', '--', '300'], { stdio: 'ignore' });
