@@ -5,7 +5,7 @@
 // all on the `rkt run` path; one file per command keeps that to one load.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -75,6 +75,15 @@ await build({
   external: ['openpgp'],
   logLevel: 'warning',
 });
+// Bundles must be pure ASCII: one non-ASCII character (esbuild keeps some
+// comments as written) makes Node decode the whole file into a two-byte
+// string, which costs several ms per start for run.js. \uXXXX means the
+// same character in strings, templates, regexps and identifiers alike.
+for (const f of [join(dist, 'main.js'), ...readdirSync(join(dist, 'cmd')).map((n) => join(dist, 'cmd', n))]) {
+  const src = readFileSync(f, 'utf8');
+  // eslint-disable-next-line no-control-regex
+  if (/[^\x00-\x7f]/.test(src)) writeFileSync(f, src.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
+}
 // package.json says "type": "module"; the bundles are CommonJS.
 writeFileSync(join(dist, 'package.json'), '{ "type": "commonjs" }\n');
 // The entry Node starts is compiled before any cache can be enabled: keep it
