@@ -365,6 +365,41 @@ static void child_reset_signals(void)
 }
 
 /*
+ * crun refuses hosts whose cgroup2 hierarchy lists controllers next to the
+ * v1 ones ("hybrid"): it reads /sys/fs/cgroup/unified/cgroup.controllers
+ * when it puts a container in its cgroups. Without touching the host's
+ * cgroup settings, `crun create|run` gets a private mount namespace in which
+ * that file is /dev/null; crun then uses the v1 controllers as runc does.
+ * crun's other commands (exec, kill, delete, list) work as they are.
+ */
+#define UNIFIED_CONTROLLERS "/sys/fs/cgroup/unified/cgroup.controllers"
+
+static bool needs_hybrid_fix(const char *runtime)
+{
+	const char *b = strrchr(runtime, '/');
+	char c = '\n';
+	int fd;
+
+	b = b ? b + 1 : runtime;
+	if (strcmp(b, "crun") != 0 || (fd = open(UNIFIED_CONTROLLERS, O_RDONLY | O_CLOEXEC)) < 0)
+		return false;
+	ssize_t n = read(fd, &c, 1);
+
+	close(fd);
+	return n == 1 && c != '\n';
+}
+
+/* In a child about to exec crun create|run (see needs_hybrid_fix). */
+static int hide_unified_controllers(void)
+{
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return -1;
+	return mount("/dev/null", UNIFIED_CONTROLLERS, NULL, MS_BIND, NULL);
+}
+
+static bool hybrid_fix;		/* conf.runtime is crun on a hybrid host */
+
+/*
  * fork+exec with the given stdio (-1 = keep ours). Only the parent's fds
  * we mean to pass survive: everything else we open is O_CLOEXEC.
  */
@@ -377,6 +412,15 @@ static pid_t spawn(char *const argv[], int in, int out, int err)
 	child_reset_signals();
 	if ((in >= 0 && dup2(in, 0) < 0) || (out >= 0 && dup2(out, 1) < 0) || (err >= 0 && dup2(err, 2) < 0))
 		_exit(127);
+	if (hybrid_fix && argv[0] == conf.runtime && argv[1] && (strcmp(argv[1], "create") == 0 || strcmp(argv[1], "run") == 0) &&
+	    hide_unified_controllers() < 0) {
+		char m[256];
+		int n = snprintf(m, sizeof(m), "rkt: cannot set up a mount namespace for crun: %s\n", strerror(errno));
+
+		if (n > 0)
+			(void)write_all(2, m, (size_t)n);
+		_exit(127);
+	}
 	if (strchr(argv[0], '/'))
 		execv(argv[0], argv);
 	else
@@ -1097,9 +1141,27 @@ static int start_created(struct app *a)
 	int fd = -1, r;
 
 	rt = rt ? rt + 1 : conf.runtime;
-	/* runc and crun keep their state in /run/NAME when run as root without --root. */
-	if (pathf(fifo, sizeof(fifo), "/run/%s/%s/exec.fifo", rt, a->id) == 0)
+	/*
+	 * runc and crun keep their state in /run/NAME when run as root without
+	 * --root. crun's FIFO goes the other way: its init waits for a byte,
+	 * which `crun start` writes after removing the FIFO.
+	 */
+	if (strcmp(rt, "crun") == 0) {
+		if (pathf(fifo, sizeof(fifo), "/run/crun/%s/exec.fifo", a->id) == 0 &&
+		    (fd = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC)) >= 0) {
+			ssize_t w;
+
+			(void)unlink(fifo);
+			do
+				w = write(fd, "", 1);
+			while (w < 0 && errno == EINTR);
+			close(fd);
+			return w == 1 ? 0 : -1;
+		}
+		fd = -1;
+	} else if (pathf(fifo, sizeof(fifo), "/run/%s/%s/exec.fifo", rt, a->id) == 0) {
 		fd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	}
 	if (fd < 0) {
 		char *argv[] = { conf.runtime, "start", a->id, NULL };
 		int st = 0;
@@ -1665,6 +1727,16 @@ int main(int argc, char **argv)
 	sigset_t mask;
 	struct sigaction sa = { .sa_handler = SIG_IGN };
 
+	/* `rkt-monitor --runtime-wrap RUNTIME ARGS…`: RUNTIME ARGS…, with crun's hybrid-host fix (for the CLI). */
+	if (argc >= 4 && strcmp(argv[1], "--runtime-wrap") == 0) {
+		if (needs_hybrid_fix(argv[2]) && (strcmp(argv[3], "create") == 0 || strcmp(argv[3], "run") == 0) && hide_unified_controllers() < 0) {
+			fprintf(stderr, "rkt: cannot set up a mount namespace for crun: %s\n", strerror(errno));
+			return EXIT_FAIL;
+		}
+		execv(argv[2], &argv[2]);
+		fprintf(stderr, "rkt: cannot execute %s: %s\n", argv[2], strerror(errno));
+		return EXIT_FAIL;
+	}
 	/* First of all: apps started by `runc run -d` must be re-parented to us. */
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) {
 		fprintf(stderr, "rkt: cannot become a child subreaper: %s\n", strerror(errno));
@@ -1692,6 +1764,7 @@ int main(int argc, char **argv)
 		cli_pid = (pid_t)cli_v;
 	unsetenv("RKT_CLI_PID");
 	parse_conf();
+	hybrid_fix = needs_hybrid_fix(conf.runtime);
 	dbg("pod %s: %zu app(s), %zu overlay(s), exit policy %s, stop timeout %us%s", conf.uuid ? conf.uuid : "?",
 	    conf.napps, conf.novl, conf.fail_fast ? "fail-fast" : "all", conf.stop_timeout,
 	    conf.interactive ? ", interactive" : "");

@@ -9,7 +9,6 @@ import { teardownPodNetwork } from '../net/setup.ts';
 import { usernsDir } from './userns.ts';
 import { childProcess } from '../lib/builtins.ts';
 
-const RUNC_ROOT = '/run/runc';
 
 /** Mount points at or under dir, deepest first (from /proc/self/mountinfo). */
 export function mountsUnder(dir: string): string[] {
@@ -29,19 +28,29 @@ export function mountsUnder(dir: string): string[] {
   return out.sort((a, b) => b.length - a.length);
 }
 
-/** Container IDs of a pod present in the runtime's state dir. */
-export function podContainers(uuid: string): string[] {
-  let names: string[];
-  try {
-    names = readdirSync(RUNC_ROOT);
-  } catch {
-    return [];
+/** The runtimes' state dirs (root, no --root), each with the binary that owns it. */
+const RUNTIME_ROOTS: readonly [string, string][] = [
+  ['/run/runc', 'runc'],
+  ['/run/crun', 'crun'],
+];
+
+/** Container IDs of a pod present in the runtimes' state dirs, with the runtime of each. */
+export function podContainers(uuid: string): { id: string; runtime: string }[] {
+  const out: { id: string; runtime: string }[] = [];
+  for (const [root, runtime] of RUNTIME_ROOTS) {
+    let names: string[];
+    try {
+      names = readdirSync(root);
+    } catch {
+      continue;
+    }
+    for (const n of names) if (n === `rkt-${uuid}` || n.startsWith(`rkt-${uuid}-`)) out.push({ id: n, runtime });
   }
-  return names.filter((n) => n === `rkt-${uuid}` || n.startsWith(`rkt-${uuid}-`));
+  return out;
 }
 
-export function deleteContainers(uuid: string, runtime = 'runc'): void {
-  for (const id of podContainers(uuid)) {
+export function deleteContainers(uuid: string): void {
+  for (const { id, runtime } of podContainers(uuid)) {
     const r = childProcess().spawnSync(runtime, ['delete', '-f', id], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 30_000 });
     if (r.status !== 0) debug(`${runtime} delete -f ${id}: ${r.stderr?.toString().trim()}`);
   }

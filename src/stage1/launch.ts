@@ -10,7 +10,7 @@ import { canFinishAfterExec, execve } from '../lib/exec.ts';
 import type { Plan, PlannedApp } from '../pod/plan.ts';
 import type { Pod } from '../pod/pods.ts';
 import { appSpec, flySpec, hostCaps, pauseSpec, type NsSpec, type OciMount } from './oci.ts';
-import { catatonitPath, monitorPath, ociRuntime } from './runtime.ts';
+import { catatonitPath, isCrun, monitorPath, ociRuntime } from './runtime.ts';
 import { etcMounts, writeEtcFiles, type EtcPlan, type PodNetMode } from '../net/pod.ts';
 import { hostsMode, NO_DNS } from '../net/dns.ts';
 import { ociSecurity } from './security.ts';
@@ -95,7 +95,10 @@ function startPause(pod: Pod, runtime: string, o: LaunchOptions, userns?: { uidB
   const log = openSync(logPath, 'w');
   let r;
   try {
-    r = childProcess().spawnSync(runtime, ['run', '-d', '--pid-file', join(dir, 'pid'), '--bundle', dir, pauseId(pod.uuid)], { stdio: ['ignore', 'ignore', log], timeout: 60_000 });
+    const args = ['run', '-d', '--pid-file', join(dir, 'pid'), '--bundle', dir, pauseId(pod.uuid)];
+    // crun's create/run need the monitor's hybrid-cgroup fix (stage1/README.md).
+    const [cmd, argv] = isCrun(runtime) ? [monitorPath(), ['--runtime-wrap', runtime, ...args]] : [runtime, args];
+    r = childProcess().spawnSync(cmd, argv, { stdio: ['ignore', 'ignore', log], timeout: 60_000 });
   } finally {
     closeSync(log);
   }

@@ -218,21 +218,43 @@ const OCI_ARCHES: Record<string, string[]> = {
   ia32: ['SCMP_ARCH_X86'],
 };
 
+/*
+ * Syscalls newer than the default allow-list (docker's 2016 list ends with
+ * copy_file_range). runc answers ENOSYS for syscall numbers above the
+ * highest one in a filter, so that a libc falls back from clone3, statx,
+ * rseq, faccessat2… instead of being killed; crun has no such rule. Naming
+ * them with ERRNO(ENOSYS) gives the same behaviour under both runtimes.
+ */
+const NEWER_SYSCALLS = [
+  'preadv2', 'pwritev2', 'pkey_mprotect', 'pkey_alloc', 'pkey_free', 'statx', 'io_pgetevents', 'rseq',
+  'pidfd_send_signal', 'io_uring_setup', 'io_uring_enter', 'io_uring_register', 'open_tree', 'move_mount',
+  'fsopen', 'fsconfig', 'fsmount', 'fspick', 'pidfd_open', 'clone3', 'close_range', 'openat2', 'pidfd_getfd',
+  'faccessat2', 'process_madvise', 'epoll_pwait2', 'mount_setattr', 'quotactl_fd', 'landlock_create_ruleset',
+  'landlock_add_rule', 'landlock_restrict_self', 'memfd_secret', 'process_mrelease', 'futex_waitv',
+  'set_mempolicy_home_node',
+];
+const ENOSYS = 38;
+
 /**
  * The OCI linux.seccomp section. Denial without errno kills the whole
  * process with SIGSYS (SCMP_ACT_KILL_PROCESS, as systemd's filter). With an
- * allow-list, runc answers ENOSYS for syscalls newer than any listed one,
- * so libcs fall back from clone3, statx, rseq… instead of being killed.
+ * allow-list, the syscalls newer than the list that it does not allow
+ * answer ENOSYS (see NEWER_SYSCALLS).
  */
 export function ociSeccomp(p: SeccompPolicy, arch: string = process.arch): Record<string, unknown> {
   const deny = p.errno !== undefined ? { action: 'SCMP_ACT_ERRNO', errnoRet: ERRNOS[p.errno] as number } : { action: 'SCMP_ACT_KILL_PROCESS' };
   const architectures = OCI_ARCHES[arch] ?? [];
+  const allowed = new Set(p.syscalls);
+  const newer = NEWER_SYSCALLS.filter((n) => !allowed.has(n));
   if (p.kind === 'allow') {
     return {
       defaultAction: deny.action,
       ...(deny.errnoRet !== undefined ? { defaultErrnoRet: deny.errnoRet } : {}),
       architectures,
-      syscalls: [{ names: p.syscalls, action: 'SCMP_ACT_ALLOW' }],
+      syscalls: [
+        { names: p.syscalls, action: 'SCMP_ACT_ALLOW' },
+        ...(newer.length > 0 && deny.errnoRet === undefined ? [{ names: newer, action: 'SCMP_ACT_ERRNO', errnoRet: ENOSYS }] : []),
+      ],
     };
   }
   return {

@@ -190,8 +190,7 @@ describe('pods', { skip, concurrency: false }, () => {
     const gc = assertOk(await rkt(env, ['gc', '--grace-period=0s']));
     assert.match(gc.stdout, new RegExp(`Garbage collecting pod "${uuid}"`));
     assertRktError(await rkt(env, ['status', uuid]), /no pod found/);
-    const runcList = spawnSync('runc', ['list', '-q'], { encoding: 'utf8' }).stdout;
-    assert.ok(!runcList.includes(uuid), 'runc container removed');
+    for (const rt of ['runc', 'crun']) assert.ok(!(spawnSync(rt, ['list'], { encoding: 'utf8' }).stdout ?? '').includes(uuid), `${rt} container removed`);
   });
 
   test('bad input: unknown image, missing exec, conflicting flags, unknown uuid', async () => {
@@ -236,6 +235,33 @@ describe('pods', { skip, concurrency: false }, () => {
     assert.equal(init, readFileSync('/proc/1/comm', 'utf8').trim(), 'PID 1 is the host\'s');
     const own = await run([IMG, '--exec=/bin/sh', '--', '-c', 'cat /proc/1/comm']);
     assert.notEqual(own.stdout.trim(), readFileSync('/proc/1/comm', 'utf8').trim(), 'the default flavor has its own PID 1');
+  });
+
+  test('both OCI runtimes: --oci-runtime=runc and crun run pods, enter finds the pod in its own runtime', async () => {
+    for (const rt of ['runc', 'crun']) {
+      if (spawnSync(rt, ['--version']).status !== 0) continue;
+      const r = await run([`--oci-runtime=${rt}`, IMG, '---', IMG, '--name=two', '--exec=/bin/sh', '--', '-c', 'exit 3']);
+      assert.equal(r.code, 3, describeRun(r));
+      assert.match(r.stdout, /hello from busybox/);
+      const uuidFile = join(env.work, `uuid-${rt}`);
+      const child = spawn(RKT_BIN, [...env.globalArgs, 'run', '--volume=data,kind=empty', `--oci-runtime=${rt}`, `--uuid-file-save=${uuidFile}`, IMG, '--exec=/bin/sleep', '--', '300'], { stdio: 'ignore' });
+      const exited = new Promise((res) => child.on('close', res));
+      try {
+        let uuid = '';
+        for (let i = 0; i < 100 && !uuid; i++) {
+          await new Promise((res) => setTimeout(res, 100));
+          if (existsSync(uuidFile)) uuid = readFileSync(uuidFile, 'utf8').trim();
+        }
+        assertOk(await rkt(env, ['status', '--wait-ready=10s', uuid]));
+        assert.ok(spawnSync(rt, ['list'], { encoding: 'utf8' }).stdout.includes(uuid), `the pod is in ${rt}'s list`);
+        assert.equal(assertOk(await rkt(env, ['enter', uuid, '/bin/echo', 'inside'])).stdout.trim(), 'inside');
+        assertOk(await rkt(env, ['stop', uuid]));
+        await exited;
+      } finally {
+        child.kill('SIGKILL');
+        await exited;
+      }
+    }
   });
 
   test('without the launcher (node dist/rkt.js): run and its exit code, through process.execve', () => {

@@ -204,6 +204,10 @@ describe('pod networking', { skip, concurrency: false }, () => {
     assert.match(r.stdout, /eth0\s+inet 172\.16\.28\.\d+\/24/);
     assert.match(r.stdout, /^default via 172\.16\.28\.1 dev eth0/m);
     assert.match(r.stdout, /lo: <LOOPBACK,UP/);
+    // The same through runc (the network gate starts a created container differently per runtime).
+    const viaRunc = await run(['--oci-runtime=runc'], ['--exec=/bin/sh', '--', '-c', 'ip -4 -o addr show eth0']);
+    assert.equal(viaRunc.code, 0, describeRun(viaRunc));
+    assert.match(viaRunc.stdout, /eth0\s+inet 172\.16\.28\.\d+\/24/);
     const uuid = readFileSync(uuidFile, 'utf8').trim();
     const ip = /inet (172\.16\.28\.\d+)/.exec(r.stdout)?.[1];
     const st = assertOk(await rkt(env, ['status', uuid])).stdout;

@@ -66,7 +66,15 @@ test('OCI seccomp: allow-list kills with SIGSYS, errno when asked; deny-list all
   const kill = ociSeccomp({ kind: 'allow', syscalls: ['read'] }, 'x64');
   assert.equal(kill.defaultAction, 'SCMP_ACT_KILL_PROCESS');
   assert.deepEqual(kill.architectures, ['SCMP_ARCH_X86_64']);
-  assert.deepEqual(kill.syscalls, [{ names: ['read'], action: 'SCMP_ACT_ALLOW' }]);
+  const rules = kill.syscalls as unknown[];
+  assert.deepEqual(rules[0], { names: ['read'], action: 'SCMP_ACT_ALLOW' });
+  // Syscalls newer than the allow-list answer ENOSYS (runc's rule, made explicit for crun).
+  const enosys = rules[1] as { names: string[]; action: string; errnoRet: number };
+  assert.equal(enosys.action, 'SCMP_ACT_ERRNO');
+  assert.equal(enosys.errnoRet, 38);
+  assert.ok(enosys.names.includes('clone3') && enosys.names.includes('statx'));
+  const withStatx = ociSeccomp({ kind: 'allow', syscalls: ['read', 'statx'] }, 'x64');
+  assert.ok(!((withStatx.syscalls as unknown[])[1] as { names: string[] }).names.includes('statx'), 'an allowed newer syscall stays allowed');
   const errno = ociSeccomp({ kind: 'allow', syscalls: ['read'], errno: 'EACCES' }, 'x64');
   assert.equal(errno.defaultAction, 'SCMP_ACT_ERRNO');
   assert.equal(errno.defaultErrnoRet, 13);

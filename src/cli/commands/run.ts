@@ -27,7 +27,7 @@ const COMMON_POD_FLAGS: FlagDef[] = [
   { name: 'stage1-from-dir', type: 'string', default: '', help: 'stage1 by file name: stage1-coreos.aci or stage1-fly.aci' },
   { name: 'stage1-url', type: 'string', default: '', help: 'stage1 by URL (not supported: the flavors are built in)', hidden: true },
   { name: 'stage1-hash', type: 'string', default: '', help: 'stage1 by image hash (not supported: the flavors are built in)', hidden: true },
-  { name: 'oci-runtime', type: 'string', default: '', help: 'OCI runtime executing the apps: runc (default), crun, or a path (also RKT_OCI_RUNTIME)' },
+  { name: 'oci-runtime', type: 'string', default: '', help: 'OCI runtime executing the apps: crun (default when installed), runc, or a path (also RKT_OCI_RUNTIME)' },
   { name: 'help', short: 'h', type: 'bool', default: false, help: 'help', hidden: true },
 ];
 

@@ -3,7 +3,7 @@
 import { RktError, usage } from '../../../lib/errors.ts';
 import { podState, readManifest } from '../../../pod/pods.ts';
 import { containerId } from '../../../stage1/launch.ts';
-import { ociRuntime } from '../../../stage1/runtime.ts';
+import { podRuntime } from '../../../stage1/runtime.ts';
 import type { Command } from '../../command.ts';
 import { lookupPod } from './common.ts';
 import { execve } from '../../../lib/exec.ts';
@@ -28,7 +28,8 @@ export const command: Command = {
       }
       app = apps[0]?.name as string;
     } else if (!apps.some((a) => a.name === app)) throw new RktError('NOT_FOUND', `app "${app}" not found in pod ${pod.uuid}`);
-    const runtime = ociRuntime(undefined);
+    // The runtime the pod was started with (crun or runc): its container is in that one's state.
+    const runtime = podRuntime(pod.dir);
     const tty = process.stdin.isTTY === true;
     const args = [runtime, 'exec', ...(tty ? ['-t'] : []), containerId(pod.uuid, app), ...(cmd.length ? cmd : ['/bin/bash'])];
     execve(runtime, args);

@@ -18,7 +18,7 @@ export const command: Command = {
     { name: 'interactive', type: 'bool', default: false, help: 'run pod interactively' },
     { name: 'exit-policy', type: 'string', default: 'fail-fast', help: 'fail-fast or all' },
     { name: 'stop-timeout', type: 'int', default: 10, help: 'seconds between SIGTERM and SIGKILL when stopping apps' },
-    { name: 'oci-runtime', type: 'string', default: '', help: 'OCI runtime: runc, crun or a path' },
+    { name: 'oci-runtime', type: 'string', default: '', help: 'OCI runtime: crun (default when installed), runc, or a path' },
   ],
   async run(ctx, parsed) {
     if (parsed.positionals.length !== 1) throw usage('run-prepared: exactly one pod UUID is required');
