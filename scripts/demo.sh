@@ -100,7 +100,7 @@ step "8. Render the image's rootfs and look inside"
 show rkt image render --rootfs-only "$ID" "$DEMO/rendered"
 show ls "$DEMO/rendered" "$DEMO/rendered/bin/busybox"
 
-step "9. Run the image in a pod (one runc container, catatonit as PID 1, overlayfs rootfs)"
+step "9. Run the image in a pod (one OCI container via crun or runc, catatonit as PID 1, overlayfs rootfs)"
 show rkt run --net=none "$NAME:$VERSION"
 show rkt run --net=none "$NAME:$VERSION" --exec=/bin/sh -- -c 'echo "I am $(hostname), PID $$, uid $(id -u)"; exit 3' || echo "    -> exit code $? (the app's)"
 
