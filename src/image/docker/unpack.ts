@@ -90,9 +90,12 @@ export async function unpackLayer(input: Readable, o: UnpackOptions): Promise<{ 
       });
     }
   } catch (e) {
+    // Read before destroying the response: destroying it emits 'aborted',
+    // which would make any extraction error look like a truncated download.
+    const net = netErr;
     input.destroy();
-    if (netErr !== undefined && isTransientNetError(netErr)) {
-      throw new TransientError(`${o.what}: ${errMessage(netErr)}`, netErr);
+    if (net !== undefined && isTransientNetError(net)) {
+      throw new TransientError(`${o.what}: ${errMessage(net)}`, net);
     }
     if (e instanceof RktError) throw e.message.startsWith(o.what) ? e : new RktError(e.code, `${o.what}: ${e.message}`, { cause: e });
     throw new RktError('BAD_ARCHIVE', `${o.what}: ${errMessage(e)}`, { cause: e });
