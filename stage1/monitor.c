@@ -1192,22 +1192,32 @@ static int start_created(struct app *a)
 	return 0;
 }
 
+/*
+ * Fails the gate if the network cannot come any more: the CLI wrote FAILED,
+ * exited without a result (`gone`, read before READY was looked at, since
+ * the CLI writes READY before it exits), or the deadline passed.
+ */
+static void gate_check_dead_end(bool gone, const char *timeout_msg)
+{
+	if (access(conf.net_failed, F_OK) == 0)
+		gate_fail("networking: setup failed");
+	else if (gone)
+		gate_fail("networking: the setup ended without a result");
+	else if (now_ms() >= gate_deadline)
+		gate_fail(timeout_msg);
+}
+
 /* Called at every turn of the event loop while the gate is closed or apps wait behind it. */
 static void check_gate(void)
 {
 	if (gate == GATE_WAIT) {
-		/* The CLI writes READY before it exits: read `gone` first. */
 		bool gone = cli_gone;
 
 		if (access(conf.net_ready, F_OK) == 0) {
 			gate = GATE_OPEN;
 			dbg("network ready");
-		} else if (access(conf.net_failed, F_OK) == 0) {
-			gate_fail("networking: setup failed");
-		} else if (gone) {
-			gate_fail("networking: the setup ended without a result");
-		} else if (now_ms() >= gate_deadline) {
-			gate_fail("networking: timed out waiting for the network");
+		} else {
+			gate_check_dead_end(gone, "networking: timed out waiting for the network");
 		}
 	}
 	if (gate != GATE_OPEN)
@@ -1246,14 +1256,7 @@ static void wait_netns(void)
 
 		if (statfs(conf.netns, &sf) == 0 && (unsigned long)sf.f_type == 0x6e736673UL /* NSFS_MAGIC */)
 			return;
-		bool gone = cli_gone;
-
-		if (access(conf.net_failed, F_OK) == 0)
-			gate_fail("networking: setup failed");
-		else if (gone)
-			gate_fail("networking: the setup ended without a result");
-		else if (now_ms() >= gate_deadline)
-			gate_fail("networking: timed out waiting for the network namespace");
+		gate_check_dead_end(cli_gone, "networking: timed out waiting for the network namespace");
 		if (gate != GATE_WAIT)
 			return;
 		struct pollfd pf = { .fd = sig_fd, .events = POLLIN };

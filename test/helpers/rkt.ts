@@ -2,7 +2,7 @@
 // against throwaway --dir / --local-config / --system-config / --user-config
 // directories.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, readdirSync, lstatSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -286,4 +286,16 @@ export function entriesIn(path: string): string[] {
   } catch {
     return [];
   }
+}
+
+/** The UUID a background `rkt run --uuid-file-save=FILE` wrote, waiting up to 10 s; '' if none came. */
+export async function savedUuid(file: string): Promise<string> {
+  for (let i = 0; i < 100; i++) {
+    if (existsSync(file)) {
+      const uuid = readFileSync(file, 'utf8').trim();
+      if (uuid) return uuid;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return '';
 }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { buildAci, fixturesAvailable, type Aci } from '../helpers/aci.ts';
 import { assertNoLeaks, snapshot, type Snapshot } from '../helpers/leaks.ts';
-import { RKT_BIN, assertOk, assertRktError, describeRun, makeEnv, rkt, type RktEnv } from '../helpers/rkt.ts';
+import { RKT_BIN, assertOk, savedUuid, assertRktError, describeRun, makeEnv, rkt, type RktEnv } from '../helpers/rkt.ts';
 
 const isRoot = process.getuid?.() === 0;
 const fx = fixturesAvailable();
@@ -148,11 +148,7 @@ describe('pods', { skip, concurrency: false }, () => {
       const child = spawn(RKT_BIN, [...env.globalArgs, 'run', '--volume=data,kind=empty', `--uuid-file-save=${uuidFile}`, IMG, '--exec=/bin/sleep', '--', '300'], { stdio: 'ignore' });
       const exited = new Promise<number | null>((res) => child.on('close', (c) => res(c)));
       try {
-        let uuid = '';
-        for (let i = 0; i < 100 && !uuid; i++) {
-          await new Promise((r) => setTimeout(r, 100));
-          if (existsSync(uuidFile)) uuid = readFileSync(uuidFile, 'utf8').trim();
-        }
+        const uuid = await savedUuid(uuidFile);
         assert.ok(uuid, 'uuid saved');
         assertOk(await rkt(env, ['status', '--wait-ready=10s', uuid]));
         if (!force) {
@@ -177,11 +173,7 @@ describe('pods', { skip, concurrency: false }, () => {
   test('a SIGKILLed monitor leaves a pod that list shows exited and gc removes completely', async () => {
     const uuidFile = join(env.work, 'uuid-kill');
     const child = spawn(RKT_BIN, [...env.globalArgs, 'run', '--volume=data,kind=empty', `--uuid-file-save=${uuidFile}`, IMG, '--exec=/bin/sleep', '--', '300'], { stdio: 'ignore' });
-    let uuid = '';
-    for (let i = 0; i < 100 && !uuid; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      if (existsSync(uuidFile)) uuid = readFileSync(uuidFile, 'utf8').trim();
-    }
+    const uuid = await savedUuid(uuidFile);
     assertOk(await rkt(env, ['status', '--wait-ready=10s', uuid]));
     child.kill('SIGKILL');
     await new Promise((r) => child.on('close', r));
@@ -247,11 +239,7 @@ describe('pods', { skip, concurrency: false }, () => {
       const child = spawn(RKT_BIN, [...env.globalArgs, 'run', '--volume=data,kind=empty', `--oci-runtime=${rt}`, `--uuid-file-save=${uuidFile}`, IMG, '--exec=/bin/sleep', '--', '300'], { stdio: 'ignore' });
       const exited = new Promise((res) => child.on('close', res));
       try {
-        let uuid = '';
-        for (let i = 0; i < 100 && !uuid; i++) {
-          await new Promise((res) => setTimeout(res, 100));
-          if (existsSync(uuidFile)) uuid = readFileSync(uuidFile, 'utf8').trim();
-        }
+        const uuid = await savedUuid(uuidFile);
         assertOk(await rkt(env, ['status', '--wait-ready=10s', uuid]));
         assert.ok(spawnSync(rt, ['list'], { encoding: 'utf8' }).stdout.includes(uuid), `the pod is in ${rt}'s list`);
         assert.equal(assertOk(await rkt(env, ['enter', uuid, '/bin/echo', 'inside'])).stdout.trim(), 'inside');
@@ -276,11 +264,7 @@ describe('pods', { skip, concurrency: false }, () => {
     const child = spawn(RKT_BIN, [...env.globalArgs, 'run', '--volume=data,kind=empty', `--uuid-file-save=${uuidFile}`, IMG, '--exec=/bin/sleep', '--', '300'], { stdio: 'ignore' });
     const exited = new Promise((r) => child.on('close', r));
     try {
-      let uuid = '';
-      for (let i = 0; i < 100 && !uuid; i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        if (existsSync(uuidFile)) uuid = readFileSync(uuidFile, 'utf8').trim();
-      }
+      const uuid = await savedUuid(uuidFile);
       assertOk(await rkt(env, ['status', '--wait-ready=10s', uuid]));
       const plan = JSON.parse(readFileSync(join(env.dir, 'pods', 'run', uuid, 'plan.json'), 'utf8')) as { apps: { treeRootfs: string }[] };
       const tree = plan.apps[0]?.treeRootfs as string;

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { buildAci, fixturesAvailable } from '../helpers/aci.ts';
 import { assertNoLeaks, snapshot, type Snapshot } from '../helpers/leaks.ts';
-import { RKT_BIN, assertOk, assertRktError, describeRun, makeEnv, rkt, type RktEnv } from '../helpers/rkt.ts';
+import { RKT_BIN, assertOk, savedUuid, assertRktError, describeRun, makeEnv, rkt, type RktEnv } from '../helpers/rkt.ts';
 import { CAP_NAMES, DEFAULT_CAPS } from '../../src/stage1/oci.ts';
 
 const isRoot = process.getuid?.() === 0;
@@ -196,11 +196,7 @@ describe('secure by default', { skip, concurrency: false }, () => {
     const child = spawn(RKT_BIN, [...env.globalArgs, 'run', '--net=none', `--uuid-file-save=${uuidFile}`, IMG, '--cpu=250m', '--cpu-shares=123', '--memory=64Mi', '--oom-score-adj=500', '--exec=/bin/sleep', '--', '300'], { stdio: 'ignore' });
     const exited = new Promise<number | null>((res) => child.on('close', (c) => res(c)));
     try {
-      let uuid = '';
-      for (let i = 0; i < 100 && !uuid; i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        if (existsSync(uuidFile)) uuid = readFileSync(uuidFile, 'utf8').trim();
-      }
+      const uuid = await savedUuid(uuidFile);
       assertOk(await rkt(env, ['status', '--wait-ready=10s', uuid]));
       const id = `rkt-${uuid}-sec`;
       const cg = (ctl: string, f: string) => readFileSync(`/sys/fs/cgroup/${ctl}/${id}/${f}`, 'utf8').trim();
