@@ -37,6 +37,8 @@ walk(commandsDir);
 const chunkSources = ['image/docker/pull.ts', 'image/fetch/http.ts', 'image/fetch/discovery.ts', 'image/import.ts', 'image/extract.ts', 'image/trust/verify.ts', 'image/peek.ts', 'pod/podmanifest.ts'];
 const chunks = new Map(chunkSources.map((p) => [join(root, 'src', p), `_${p.replace(/\.ts$/, '').split('/').join('-')}`]));
 for (const [abs, name] of chunks) entries[`cmd/${name}`] = abs;
+// The worker thread that unpacks a big Docker layer (loaded by path, next to the pull chunk).
+entries['cmd/_image-docker-unpack-worker'] = join(root, 'src/image/docker/unpack-worker.ts');
 
 const lazyCommands = {
   name: 'lazy-commands',

@@ -7,6 +7,9 @@ import { RktError } from '../lib/errors.ts';
  * Returns '' for the archive root.
  */
 export function normalizeEntryName(name: string): string {
+  // Fast path, most names: no '', '.' or '..' part (one trailing slash is fine).
+  const plain = name.endsWith('/') ? name.slice(0, -1) : name;
+  if (plain !== '' && !plain.startsWith('/') && !/(?:^|\/)\.{0,2}(?:\/|$)/.test(plain)) return plain;
   if (name.startsWith('/')) throw new RktError('UNSAFE_PATH', `tar entry "${name}" has an absolute path`);
   const parts = name.split('/').filter((p) => p !== '' && p !== '.');
   if (parts.includes('..')) throw new RktError('UNSAFE_PATH', `tar entry "${name}" escapes the image root ("..")`);

@@ -183,6 +183,41 @@ describe('docker and oci images', { skip, concurrency: false }, () => {
     proxy.faults.length = 0;
   });
 
+  test('extraction on worker threads: the same trees and the same errors', async () => {
+    // Big pulls extract on worker threads; RKT_UNPACK_WORKERS=1 forces that path for these small images.
+    const env2 = makeEnv('rkt-docker-workers-');
+    const W = { RKT_UNPACK_WORKERS: '1' };
+    const tree = (dir: string) => {
+      const find = spawnSync('find', ['.', '-mindepth', '1', '-printf', '%P|%y|%m|%U|%G|%s|%l|%T@\n'], { cwd: dir }).stdout.toString().split('\n').sort().join('\n')
+        // whiteouts and implied parent dirs are made at extraction time; everything else keeps the layer's mtime
+        .replace(/\|(?!1600000000\.)\d+\.\d+$/gm, '|now');
+      const attrs = spawnSync('getfattr', ['-R', '-h', '-d', '-m', '-', '.'], { cwd: dir }).stdout.toString();
+      return `${find}\n${attrs}`;
+    };
+    try {
+      assertOk(await rkt(env, [...I, 'fetch', `docker://${R}/layered`]), 'fetch here');
+      assertOk(await rkt(env2, [...I, 'fetch', `docker://${R}/layered`], { env: W }), 'fetch on workers');
+      const layers = readdirSync(join(env2.dir, 'cas', 'tree')).filter((t) => t.startsWith('layer-'));
+      assert.equal(layers.length, 3);
+      for (const l of layers) assert.equal(tree(join(env2.dir, 'cas', 'tree', l, 'rootfs')), tree(join(env.dir, 'cas', 'tree', l, 'rootfs')), `layer ${l}`);
+      const before = readdirSync(join(env2.dir, 'cas', 'tree')).sort();
+      for (const [what, setup, re, repo] of [
+        ['digest', () => proxy.faults.push({ match: /blobs\/sha256/, corrupt: true }), /mismatch|corrupt/, 'busybox'],
+        ['truncated', () => proxy.faults.push({ match: /blobs\/sha256/, truncate: true }), /truncated|closed|aborted|corrupt|socket/, 'busybox'],
+        ['escape', () => undefined, /escapes the image root/, 'escape'],
+      ] as const) {
+        proxy.faults.length = 0;
+        setup();
+        assertRktError(await rkt(env2, [...I, 'fetch', `docker://${P}/${repo}`], { env: { ...W, RKT_TEST_CASE: what } }), re);
+        assert.deepEqual(readdirSync(join(env2.dir, 'cas', 'tree')).sort(), before, `case ${what}: store changed`);
+        assert.deepEqual(readdirSync(join(env2.dir, 'cas', 'tmp')), [], `case ${what}: leftovers in cas/tmp`);
+      }
+    } finally {
+      proxy.faults.length = 0;
+      env2.cleanup();
+    }
+  });
+
   for (const sig of ['SIGINT', 'SIGKILL'] as const) {
     test(`${sig} mid-pull leaves nothing gc cannot remove; the next pull works`, async () => {
       const env2 = makeEnv('rkt-docker-kill-');

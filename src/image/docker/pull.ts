@@ -6,6 +6,7 @@
 // image's own row (a tiny ACI: the converted manifest, depending on the top
 // layer). Nothing is visible before that commit.
 import { createHash } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tar from 'tar-stream';
@@ -20,12 +21,17 @@ import { chainIds } from './manifest.ts';
 import { formatDockerRef, parseTransportRef, type Transport } from './reference.ts';
 import { Registry, isTransientNetError, sleep } from './registry.ts';
 import { resolveDockerArchive, resolveOci, resolveRegistry, type LayerSource, type ResolvedImage } from './sources.ts';
-import { unpackLayer } from './unpack.ts';
+import { UnpackWorker, unpackLayer, workerFile } from './layer-sink.ts';
 import { Progress } from './progress.ts';
 
 export type PullPolicy = 'new' | 'update' | 'never';
 
+/** Layers fetched side by side when they are extracted on this thread. */
 const PARALLEL = 3;
+/** Extraction threads for a big pull (capped by the CPUs). */
+const WORKERS = 2;
+/** Below this many compressed bytes in all, a pull extracts on this thread. */
+const WORKER_MIN_BYTES = 8 << 20;
 const LAYER_ATTEMPTS = 3;
 
 export function layerKey(chainId: string): string {
@@ -63,20 +69,20 @@ function treeIndexed(store: Store, treeId: string): boolean {
   return store.db.prepare('SELECT 1 AS x FROM images WHERE tree_id = ? LIMIT 1').get(treeId) !== undefined && existsSync(join(store.treeDir(treeId), 'rendered'));
 }
 
-async function runLimited<T>(items: T[], limit: number, fn: (t: T) => Promise<void>): Promise<void> {
+async function runLimited<T>(items: T[], limit: number, fn: (t: T, lane: number) => Promise<void>): Promise<void> {
   let next = 0;
   let failed: unknown;
-  const worker = async () => {
+  const lane = async (n: number) => {
     while (failed === undefined && next < items.length) {
       const item = items[next++] as T;
       try {
-        await fn(item);
+        await fn(item, n);
       } catch (e) {
         failed ??= e;
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, (_, n) => lane(n)));
   if (failed !== undefined) throw failed;
 }
 
@@ -88,7 +94,7 @@ interface Job {
   bytes: number;
 }
 
-async function fetchLayer(job: Job, progress: Progress): Promise<void> {
+async function fetchLayer(job: Job, progress: Progress, worker: UnpackWorker | undefined): Promise<void> {
   const short = job.layer.digest ?? job.layer.diffId;
   const what = `layer ${short}`;
   for (let attempt = 1; ; attempt++) {
@@ -97,22 +103,26 @@ async function fetchLayer(job: Job, progress: Progress): Promise<void> {
     progress.start(job.index, short, job.layer.size);
     try {
       const input = await job.layer.open();
-      const r = await unpackLayer(input, {
-        dest: job.dir,
-        compression: job.layer.compression,
-        digest: job.layer.digest,
-        size: job.layer.size,
-        diffId: job.layer.diffId,
-        what,
-        onBytes: (n) => progress.add(job.index, n),
-      });
+      const r = await unpackLayer(
+        input,
+        {
+          dest: job.dir,
+          compression: job.layer.compression,
+          digest: job.layer.digest,
+          size: job.layer.size,
+          diffId: job.layer.diffId,
+          what,
+          onBytes: (n) => progress.add(job.index, n),
+        },
+        worker,
+      );
       job.bytes = r.bytes;
       writeFileSync(join(job.dir, 'rendered'), '');
       progress.done(job.index);
       return;
     } catch (e) {
       if (job.layer.remote && isTransientNetError(e) && attempt < LAYER_ATTEMPTS) {
-        debug(`${what}: ${errMessage(e)}; retrying`);
+        debug(`${errMessage(e)}; retrying`);
         progress.reset(job.index);
         await sleep(250 * attempt);
         continue;
@@ -131,6 +141,7 @@ export async function importResolved(store: Store, img: ResolvedImage, remoteUrl
   const arch = appcArch(img.config.architecture, img.config.variant);
   const tmp = store.makeTmpDir();
   const progress = new Progress(img.layers.length);
+  let workers: UnpackWorker[] = [];
   try {
     const jobs: Job[] = [];
     const seenTree = new Set<string>();
@@ -144,8 +155,19 @@ export async function importResolved(store: Store, img: ResolvedImage, remoteUrl
       seenTree.add(treeId);
       jobs.push({ index, layer, treeId, dir: join(tmp, `layer-${index}`), bytes: 0 });
     });
+    // Largest first: the biggest layer is the critical path; small ones fill in beside it.
+    jobs.sort((a, b) => (b.layer.size ?? 0) - (a.layer.size ?? 0));
     debug(`${img.naming.originalName}: ${img.layers.length} layer(s), ${jobs.length} to fetch`);
-    await runLimited(jobs, PARALLEL, (j) => fetchLayer(j, progress));
+    // Big pulls extract on worker threads (one per CPU, at most WORKERS),
+    // each taking one layer after another; small ones here, where a
+    // thread's start-up (~30 ms) would cost more than it saves.
+    const total = jobs.reduce((n, j) => n + (j.layer.size ?? WORKER_MIN_BYTES), 0);
+    // RKT_UNPACK_WORKERS: 0 = never, 1 = always (tests), unset = by size.
+    const file = process.env.RKT_UNPACK_WORKERS === '1' || total >= WORKER_MIN_BYTES ? workerFile() : undefined;
+    const lanes = file ? Math.max(1, Math.min(WORKERS, availableParallelism(), jobs.length)) : PARALLEL;
+    workers = file ? Array.from({ length: lanes }, () => new UnpackWorker(file)) : [];
+    for (const w of workers) w.warm();
+    await runLimited(jobs, lanes, (j, lane) => fetchLayer(j, progress, workers[lane]));
     progress.finish();
 
     // Manifests: layers bottom-up, chained; then the image.
@@ -207,6 +229,7 @@ export async function importResolved(store: Store, img: ResolvedImage, remoteUrl
       return row;
     });
   } finally {
+    for (const w of workers) w.close();
     progress.finish();
     rmSync(tmp, { recursive: true, force: true });
   }

@@ -1,30 +1,17 @@
 // One layer in one pass: raw bytes → SHA-256 (digest check) → gunzip/zstd →
-// SHA-256 (diffID check) → safe tar extraction with overlay whiteouts.
+// SHA-256 (diffID check) → a TarSink, which extracts safely with overlay
+// whiteouts, here (LocalSink) or on a worker thread (layer-sink.ts).
+// The per-byte work (hashing, driving zlib, whose inflating runs on libuv's
+// pool) stays on this thread; the per-entry work (tar parsing, creating
+// files: most of the CPU time) is what a worker takes over.
 import { execFileSync } from 'node:child_process';
-import { createHash, type Hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { Readable, type Transform } from 'node:stream';
 import { createGunzip, createZstdDecompress } from 'node:zlib';
 import { RktError, errMessage } from '../../lib/errors.ts';
-import { extractTar } from '../extract.ts';
+import { extractTar, type ExtractResult } from '../extract.ts';
 import type { Compression } from './manifest.ts';
-import { TransientError, isTransientNetError } from './registry.ts';
-
-class Hasher extends Transform {
-  readonly hash: Hash = createHash('sha256');
-  bytes = 0;
-  private readonly onBytes: ((n: number) => void) | undefined;
-  constructor(onBytes?: (n: number) => void) {
-    super({ highWaterMark: 1 << 20 });
-    this.onBytes = onBytes;
-  }
-  override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
-    this.hash.update(chunk);
-    this.bytes += chunk.length;
-    this.onBytes?.(chunk.length);
-    cb(null, chunk);
-  }
-}
 
 export interface UnpackOptions {
   /** Receives rootfs/ (created). */
@@ -35,6 +22,62 @@ export interface UnpackOptions {
   diffId: string;
   what: string;
   onBytes?: (n: number) => void;
+}
+
+export interface UnpackResult {
+  bytes: number;
+  entries: number;
+}
+
+/** What extraction reports back (the Map of captured files is not used for layers). */
+export type SinkResult = Pick<ExtractResult, 'entries' | 'opaque' | 'xattrs'>;
+
+/** Receives the uncompressed tar of one layer and extracts it into `dest`. */
+export interface TarSink {
+  /** false: stop writing until onDrain's callback runs. */
+  write(chunk: Buffer): boolean;
+  onDrain(cb: () => void): void;
+  end(): void;
+  /** Stops extracting; resolves once nothing writes into the tree any more. */
+  abort(): Promise<void>;
+  readonly result: Promise<SinkResult>;
+}
+
+/** Extraction on this thread; file creation goes through libuv's pool so that layers side by side use several CPUs. */
+export class LocalSink implements TarSink {
+  private drain: (() => void) | undefined;
+  private readonly feed = new Readable({
+    highWaterMark: 4 << 20,
+    read: () => {
+      const cb = this.drain;
+      this.drain = undefined;
+      cb?.();
+    },
+  });
+  readonly result: Promise<SinkResult>;
+
+  constructor(dest: string) {
+    this.result = extractTar(this.feed, { dest, root: '', whiteouts: 'overlay', asyncOpen: true });
+    // Observed by the caller; this keeps an early failure from being unhandled meanwhile.
+    this.result.catch(() => undefined);
+  }
+
+  write(chunk: Buffer): boolean {
+    return this.feed.push(chunk);
+  }
+
+  onDrain(cb: () => void): void {
+    this.drain = cb;
+  }
+
+  end(): void {
+    this.feed.push(null);
+  }
+
+  async abort(): Promise<void> {
+    this.feed.destroy(new Error('aborted'));
+    await this.result.catch(() => undefined);
+  }
 }
 
 /** Sets trusted.overlay.opaque=y on the given dirs (setfattr from Debian's attr). */
@@ -48,10 +91,10 @@ export function markOpaque(root: string, dirs: readonly string[]): void {
 }
 
 /** Applies extended attributes in one `setfattr --restore` run (after chown/chmod, so file capabilities survive). */
-export function restoreXattrs(root: string, xattrs: readonly [string, string, Buffer][], what: string): void {
+export function restoreXattrs(root: string, xattrs: readonly [string, string, Uint8Array][], what: string): void {
   const ok = xattrs.filter(([rel, name]) => !/[\n\\]/.test(rel) && /^[\w.@:-]+$/.test(name));
   if (ok.length === 0) return;
-  const dump = ok.map(([rel, name, value]) => `# file: ${rel}\n${name}=0x${value.toString('hex')}\n`).join('\n');
+  const dump = ok.map(([rel, name, value]) => `# file: ${rel}\n${name}=0x${Buffer.from(value).toString('hex')}\n`).join('\n');
   try {
     execFileSync('setfattr', ['--restore=-'], { cwd: root, input: dump, stdio: ['pipe', 'ignore', 'pipe'] });
   } catch (e) {
@@ -60,55 +103,96 @@ export function restoreXattrs(root: string, xattrs: readonly [string, string, Bu
   }
 }
 
-export async function unpackLayer(input: Readable, o: UnpackOptions): Promise<{ bytes: number; entries: number }> {
-  const raw = new Hasher(o.onBytes);
-  const tarHash = new Hasher();
-  let netErr: unknown;
-  input.on('error', (e) => {
-    netErr ??= e;
-    tarHash.destroy(e);
-  });
-  input.on('aborted', () => {
-    netErr ??= new TransientError(`${o.what}: connection closed before the end (truncated blob)`);
-  });
+function prefixed(e: unknown, what: string): RktError {
+  if (e instanceof RktError) return e.message.startsWith(what) ? e : new RktError(e.code, `${what}: ${e.message}`, { cause: e, ...(e.hint ? { hint: e.hint } : {}) });
+  return new RktError('BAD_ARCHIVE', `${what}: ${errMessage(e)}`, { cause: e });
+}
+
+/**
+ * Reads a layer's raw bytes from `input`, verifies and unpacks it through
+ * `sink` into o.dest/rootfs. Throws RktError for what is wrong with the
+ * content; an error of `input` itself is rethrown as it is (the caller
+ * judges network errors). Leaves `input` alone on failure: the caller reads
+ * its own error state first, then destroys it (destroying an HTTP response
+ * emits 'aborted', which would mask the real error).
+ */
+export async function unpackStream(input: Readable, o: UnpackOptions, sink: TarSink): Promise<UnpackResult> {
+  const rawHash = createHash('sha256');
+  const tarHash = createHash('sha256');
+  let rawBytes = 0;
+  let tarBytes = 0;
   let dec: Transform | undefined;
-  if (o.compression === 'gzip') dec = createGunzip({ chunkSize: 1 << 18 });
-  else if (o.compression === 'zstd') dec = createZstdDecompress({ chunkSize: 1 << 18 });
-  raw.on('error', (e) => tarHash.destroy(e));
-  dec?.on('error', (e) => tarHash.destroy(new RktError('BAD_ARCHIVE', `${o.what}: corrupt or truncated ${o.compression} data: ${errMessage(e)}`)));
-  if (dec) input.pipe(raw).pipe(dec).pipe(tarHash);
-  else input.pipe(raw).pipe(tarHash);
-  const rootfs = join(o.dest, 'rootfs');
-  let res;
+  if (o.compression === 'gzip') dec = createGunzip({ chunkSize: 1 << 20 });
+  else if (o.compression === 'zstd') dec = createZstdDecompress({ chunkSize: 1 << 20 });
+  const tarSource: Readable = dec ?? input;
+
+  let failure: unknown;
+  let inputErr: unknown;
+  let fail: (e: unknown) => void = () => undefined;
+  const streamEnded = new Promise<void>((resolve, reject) => {
+    fail = (e) => {
+      if (failure !== undefined) return;
+      failure = e;
+      reject(e);
+    };
+    const onTar = (chunk: Buffer): void => {
+      if (failure !== undefined) return;
+      tarHash.update(chunk);
+      tarBytes += chunk.length;
+      if (!sink.write(chunk)) {
+        tarSource.pause();
+        sink.onDrain(() => tarSource.resume());
+      }
+    };
+    input.on('error', (e) => {
+      inputErr ??= e;
+      fail(e);
+    });
+    input.on('data', (chunk: Buffer) => {
+      if (failure !== undefined) return;
+      rawHash.update(chunk);
+      rawBytes += chunk.length;
+      o.onBytes?.(chunk.length);
+      if (!dec) return onTar(chunk);
+      if (!dec.write(chunk)) {
+        input.pause();
+        dec.once('drain', () => input.resume());
+      }
+    });
+    if (dec) {
+      const d = dec;
+      input.on('end', () => d.end());
+      d.on('error', (e) => fail(new RktError('BAD_ARCHIVE', `${o.what}: corrupt or truncated ${o.compression} data: ${errMessage(e)}`)));
+      d.on('data', onTar);
+      d.on('end', () => resolve());
+    } else input.on('end', () => resolve());
+  });
+  streamEnded.catch(() => undefined);
+  void streamEnded.then(() => sink.end(), () => undefined);
+
+  let res: SinkResult;
   try {
-    res = await extractTar(tarHash, { dest: rootfs, root: '', whiteouts: 'overlay' });
-    if (!tarHash.readableEnded) {
-      await new Promise<void>((resolve, reject) => {
-        tarHash.once('end', resolve);
-        tarHash.once('error', reject);
-        tarHash.resume();
-      });
-    }
+    // The sink fails first when the content is bad; the stream when the download or the compression is.
+    res = await Promise.race([sink.result, streamEnded.then(() => sink.result)]);
+    await streamEnded;
   } catch (e) {
-    // Read before destroying the response: destroying it emits 'aborted',
-    // which would make any extraction error look like a truncated download.
-    const net = netErr;
-    input.destroy();
-    if (net !== undefined && isTransientNetError(net)) {
-      throw new TransientError(`${o.what}: ${errMessage(net)}`, net);
-    }
-    if (e instanceof RktError) throw e.message.startsWith(o.what) ? e : new RktError(e.code, `${o.what}: ${e.message}`, { cause: e });
-    throw new RktError('BAD_ARCHIVE', `${o.what}: ${errMessage(e)}`, { cause: e });
+    const first = failure ?? e;
+    fail(first);
+    input.pause();
+    dec?.destroy();
+    await sink.abort();
+    if (first === inputErr) throw first; // the download's own error: the caller judges it
+    throw prefixed(first, o.what);
   }
-  if (netErr !== undefined) throw new TransientError(`${o.what}: ${errMessage(netErr)}`, netErr);
-  if (o.size !== undefined && raw.bytes !== o.size) {
-    throw new RktError('INVALID_IMAGE', `${o.what}: size mismatch: got ${raw.bytes} bytes, the manifest says ${o.size}`);
+  if (o.size !== undefined && rawBytes !== o.size) {
+    throw new RktError('INVALID_IMAGE', `${o.what}: size mismatch: got ${rawBytes} bytes, the manifest says ${o.size}`);
   }
-  const got = `sha256:${raw.hash.digest('hex')}`;
+  const got = `sha256:${rawHash.digest('hex')}`;
   if (o.digest !== undefined && got !== o.digest) throw new RktError('INVALID_IMAGE', `${o.what}: digest mismatch: the content has ${got}`);
-  const diff = `sha256:${tarHash.hash.digest('hex')}`;
+  const diff = `sha256:${tarHash.digest('hex')}`;
   if (diff !== o.diffId) throw new RktError('INVALID_IMAGE', `${o.what}: diff_id mismatch: the uncompressed layer has ${diff}, the config says ${o.diffId}`);
+  const rootfs = join(o.dest, 'rootfs');
   markOpaque(rootfs, res.opaque);
   restoreXattrs(rootfs, res.xattrs, o.what);
-  return { bytes: tarHash.bytes, entries: res.entries };
+  return { bytes: tarBytes, entries: res.entries };
 }
