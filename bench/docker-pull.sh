@@ -21,8 +21,12 @@ for t in docker-registry skopeo umoci mkfs.ext4; do command -v $t >/dev/null || 
 
 rm -rf "$S"; mkdir -p "$S"/{oci/blobs/sha256,layers,reg}
 REGPID=
+# skopeo and podman keep a blob-info cache in /var/lib/containers/cache when
+# run as root: removed at the end if this run made it.
+BIC=/var/lib/containers/cache; BIC_NEW=; [ -e "$BIC" ] || BIC_NEW=1
 cleanup() {
   [ -n "$REGPID" ] && kill "$REGPID" 2>/dev/null
+  if [ -n "$BIC_NEW" ]; then rm -rf "$BIC"; rmdir /var/lib/containers 2>/dev/null || true; fi
   # podman's overlay driver may leave its graphroot mounted.
   awk -v s="$S/" 'index($5, s) == 1 { print $5 }' /proc/self/mountinfo | sort -r | while read -r m; do umount "$m" 2>/dev/null || umount -l "$m"; done
   if mountpoint -q "$S/out" 2>/dev/null; then umount "$S/out" || umount -l "$S/out"; fi

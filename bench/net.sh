@@ -34,6 +34,8 @@ HAD_BRIDGE=no; ip link show cni-podman0 >/dev/null 2>&1 && HAD_BRIDGE=yes
 HAD_CNI_FW=no; iptables -S CNI-FORWARD >/dev/null 2>&1 && HAD_CNI_FW=yes
 RKT="$REPO/bin/rkt --dir=$SCRATCH/data --local-config=$SCRATCH/local --system-config=$SCRATCH/system"
 PODMAN=
+# podman as root keeps a blob-info cache in /var/lib/containers: removed at the end if this run made it.
+HAD_CONTAINERS=; [ -e /var/lib/containers ] && HAD_CONTAINERS=1
 cleanup() {
   $RKT gc --grace-period=0s >/dev/null 2>&1 || true
   if [ -n "$PODMAN" ]; then
@@ -52,6 +54,7 @@ cleanup() {
   [ "$HAD_IPAM" = yes ] || rm -rf /var/lib/cni/networks/default
   [ "$HAD_CNI_DIR" = yes ] || rm -rf /var/lib/cni
   echo "$IPF" >/proc/sys/net/ipv4/ip_forward
+  [ -n "$HAD_CONTAINERS" ] || rm -rf /var/lib/containers
 }
 trap cleanup EXIT
 rm -rf "$SCRATCH"

@@ -42,6 +42,8 @@ const dir = join(SCRATCH, 'rkt');
 const rootfs = join(SCRATCH, 'rootfs');
 const bundle = join(SCRATCH, 'bundle');
 rmSync(SCRATCH, { recursive: true, force: true });
+// podman and skopeo as root keep a blob-info cache in /var/lib/containers/cache: removed at the end if this run made it.
+const hadContainers = existsSync('/var/lib/containers');
 mkdirSync(join(rootfs, 'bin'), { recursive: true });
 sh('cp', ['/bin/busybox', join(rootfs, 'bin/busybox')]);
 for (const a of sh('/bin/busybox', ['--list-full']).toString().split('\n').filter((l) => l && l !== 'bin/busybox' && l !== 'linuxrc')) {
@@ -148,6 +150,7 @@ spawnSync(RKT, [`--dir=${dir}`, 'gc', '--grace-period=0s'], { env, stdio: 'ignor
 if (podman) spawnSync('podman', ['rmi', '-a', '-f'], { env, stdio: 'ignore' });
 spawnSync('runc', ['delete', '-f', 'rkt-bench-runc'], { stdio: 'ignore' });
 rmSync(SCRATCH, { recursive: true, force: true });
+if (!hadContainers) rmSync('/var/lib/containers', { recursive: true, force: true });
 
 const m = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]));
 const added = m.rkt - m.runc;

@@ -3,7 +3,7 @@
 // docker-registry), and a fault-injecting / token-auth proxy in front of it.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -82,6 +82,21 @@ export async function writeOciLayout(dir: string, tag: string, spec: ImageSpec):
   const md = put(manifest);
   writeFileSync(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
   writeFileSync(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: md, size: manifest.length, annotations: { 'org.opencontainers.image.ref.name': tag } }] }));
+}
+
+/**
+ * skopeo run as root keeps a blob-info cache in /var/lib/containers/cache
+ * (no flag moves it). Returns what removes it again if it was not there before.
+ */
+export function skopeoCacheGuard(): () => void {
+  const base = '/var/lib/containers';
+  const cache = `${base}/cache`;
+  const hadBase = existsSync(base);
+  const hadCache = existsSync(cache);
+  return () => {
+    if (!hadCache) rmSync(cache, { recursive: true, force: true });
+    if (!hadBase) rmSync(base, { recursive: true, force: true });
+  };
 }
 
 export function skopeo(args: string[]): void {

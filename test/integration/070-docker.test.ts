@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { RKT_BIN, assertOk, assertRktError, makeEnv, rkt, type RktEnv } from '../helpers/rkt.ts';
-import { skopeo, startProxy, startRegistry, writeOciLayout, type Entry, type Proxy, type RegistryProc } from '../helpers/oci.ts';
+import { skopeo, skopeoCacheGuard, startProxy, startRegistry, writeOciLayout, type Entry, type Proxy, type RegistryProc } from '../helpers/oci.ts';
 
 const isRoot = process.getuid?.() === 0;
 const have = (c: string) => spawnSync('sh', ['-c', `command -v ${c}`]).status === 0;
@@ -38,7 +38,10 @@ describe('docker and oci images', { skip, concurrency: false }, () => {
     return { files: [...walk(join(cas, 'blob')), ...walk(join(cas, 'tree'))].sort(), tmp: existsSync(join(cas, 'tmp')) ? readdirSync(join(cas, 'tmp')) : [], list };
   };
 
+  let uncache: () => void = () => undefined;
+
   before(async () => {
+    uncache = skopeoCacheGuard();
     env = makeEnv('rkt-docker-');
     reg = await startRegistry(join(env.base, 'registry'));
     proxy = await startProxy(reg.port);
@@ -78,6 +81,7 @@ describe('docker and oci images', { skip, concurrency: false }, () => {
     reg?.stop();
     spawnSync(RKT_BIN, [...(env?.globalArgs ?? []), 'gc', '--grace-period=0s']);
     env?.cleanup();
+    uncache();
   });
 
   test('fetch, list under the full name, run with Cmd, --exec and args', async () => {
