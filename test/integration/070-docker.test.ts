@@ -222,12 +222,12 @@ describe('docker and oci images', { skip, concurrency: false }, () => {
     }
   });
 
-  for (const sig of ['SIGINT', 'SIGKILL'] as const) {
-    test(`${sig} mid-pull leaves nothing gc cannot remove; the next pull works`, async () => {
+  for (const [sig, workers] of [['SIGINT', '0'], ['SIGKILL', '0'], ['SIGINT', '1'], ['SIGKILL', '1']] as const) {
+    test(`${sig} mid-pull leaves nothing gc cannot remove; the next pull works${workers === '1' ? ' (worker threads)' : ''}`, async () => {
       const env2 = makeEnv('rkt-docker-kill-');
       try {
         proxy.faults.push({ match: /blobs\/sha256/, slowMs: 20 });
-        const child = spawn(RKT_BIN, [...env2.globalArgs, ...I, 'fetch', `docker://${P}/layered`], { stdio: 'ignore' });
+        const child = spawn(RKT_BIN, [...env2.globalArgs, ...I, 'fetch', `docker://${P}/layered`], { stdio: 'ignore', env: { ...process.env, RKT_UNPACK_WORKERS: workers } });
         const closed = new Promise((r) => child.on('close', r));
         await new Promise((r) => setTimeout(r, 1500));
         child.kill(sig);
