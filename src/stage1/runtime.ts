@@ -3,8 +3,14 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { RktError } from '../lib/errors.ts';
-import { which } from '../lib/which.ts';
 
+function which(name: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':').concat(['/usr/sbin', '/usr/bin', '/sbin', '/bin'])) {
+    const p = join(dir, name);
+    if (existsSync(p)) return p;
+  }
+  return undefined;
+}
 
 export function isCrun(runtime: string): boolean {
   return runtime === 'crun' || runtime.endsWith('/crun');

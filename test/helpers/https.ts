@@ -216,3 +216,25 @@ export async function canListen443(): Promise<{ ok: boolean; reason: string }> {
     s.listen(443, '127.0.0.1', () => s.close(() => resolve({ ok: true, reason: '' })));
   });
 }
+
+/** GET with a bounded number of attempts, each bounded in time. */
+export async function httpGet(url: string, attempts = 20): Promise<string> {
+  let last: unknown;
+  for (let i = 0; i < attempts; i++) {
+    try {
+      return await new Promise<string>((resolve, reject) => {
+        const req = http.get(url, { timeout: 2000 }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve(Buffer.concat(chunks).toString()));
+        });
+        req.on('timeout', () => req.destroy(new Error('timeout')));
+        req.on('error', reject);
+      });
+    } catch (e) {
+      last = e;
+      await new Promise((r) => setTimeout(r, 150));
+    }
+  }
+  throw new Error(`GET ${url} failed: ${String(last)}`);
+}

@@ -4,11 +4,11 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { get } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { buildAci, fixturesAvailable, type Aci } from '../helpers/aci.ts';
+import { httpGet } from '../helpers/https.ts';
 import { assertNoLeaks, snapshot, type Snapshot } from '../helpers/leaks.ts';
 import { RKT_BIN, assertOk, assertRktError, describeRun, entriesIn, makeEnv, rkt, type RktEnv } from '../helpers/rkt.ts';
 
@@ -19,28 +19,6 @@ const skip = !isRoot ? 'needs root' : !fx.ok ? `missing fixtures: ${fx.missing.j
 if (skip) console.log(`# skipping pod manifest tests: ${skip}`);
 
 const IMG = 'example.com/rkt-test/pm-busybox';
-
-/** GET with a bounded number of attempts, each bounded in time. */
-async function httpGet(url: string, attempts = 20): Promise<string> {
-  let last: unknown;
-  for (let i = 0; i < attempts; i++) {
-    try {
-      return await new Promise<string>((resolve, reject) => {
-        const req = get(url, { timeout: 2000 }, (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve(Buffer.concat(chunks).toString()));
-        });
-        req.on('timeout', () => req.destroy(new Error('timeout')));
-        req.on('error', reject);
-      });
-    } catch (e) {
-      last = e;
-      await new Promise((r) => setTimeout(r, 150));
-    }
-  }
-  throw new Error(`GET ${url} failed: ${String(last)}`);
-}
 
 async function freePort(): Promise<number> {
   const s = createServer();

@@ -9,11 +9,11 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { get } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { buildAci, fixturesAvailable } from '../helpers/aci.ts';
+import { httpGet } from '../helpers/https.ts';
 import { assertNoLeaks, snapshot, type Snapshot } from '../helpers/leaks.ts';
 import { RKT_BIN, assertOk, assertRktError, describeRun, makeEnv, rkt, type RktEnv } from '../helpers/rkt.ts';
 
@@ -76,28 +76,6 @@ function ipamFiles(net: string): string[] {
   } catch {
     return [];
   }
-}
-
-/** GET with a bounded number of attempts, each bounded in time. */
-async function httpGet(url: string, attempts = 20): Promise<string> {
-  let last: unknown;
-  for (let i = 0; i < attempts; i++) {
-    try {
-      return await new Promise<string>((resolve, reject) => {
-        const req = get(url, { timeout: 2000 }, (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve(Buffer.concat(chunks).toString()));
-        });
-        req.on('timeout', () => req.destroy(new Error('timeout')));
-        req.on('error', reject);
-      });
-    } catch (e) {
-      last = e;
-      await new Promise((r) => setTimeout(r, 150));
-    }
-  }
-  throw new Error(`GET ${url} failed: ${String(last)}`);
 }
 
 describe('pod networking', { skip, concurrency: false }, () => {

@@ -122,7 +122,8 @@ async function fetchLayer(job: Job, progress: Progress, worker: UnpackWorker | u
       return;
     } catch (e) {
       if (job.layer.remote && isTransientNetError(e) && attempt < LAYER_ATTEMPTS) {
-        debug(`${errMessage(e)}; retrying`);
+        const msg = errMessage(e);
+        debug(`${msg.startsWith(what) ? msg : `${what}: ${msg}`}; retrying`);
         progress.reset(job.index);
         await sleep(250 * attempt);
         continue;
